@@ -40,15 +40,22 @@ struct mbnl_rule {
 	uint64_t packets, bytes;
 };
 
-/* A change announced on the "changes" multicast group. */
+/*
+ * A change announced on the "changes" multicast group. cmd is
+ * MBSTATE_CMD_UNSPEC when the socket's receive buffer overflowed and events
+ * were lost (re-read the state with the dumps).
+ */
 struct mbnl_event {
 	int cmd;			/* MBSTATE_CMD_NEW_MB, ... */
-	struct mbnl_mb mb;		/* mac always; the rest for *_MB */
+	struct mbnl_mb mb;		/* mac always; the rest for *_MB, and
+					 * nrules for *_RULE too */
 	bool has_rule;
 	struct mbnl_rule rule;		/* when exactly one rule changed */
 };
 
-/* Opens a socket and resolves the family ("is mbstate.ko loaded?"). */
+/* Opens a socket and resolves the family ("is mbstate.ko loaded?"). On
+ * failure returns NULL with errno set: ENOENT when the family is missing.
+ * Use one handle per thread, and a handle of its own for mbnl_monitor(). */
 struct mbnl *mbnl_open(char *err, size_t errlen);
 void mbnl_close(struct mbnl *nl);
 
@@ -56,8 +63,29 @@ void mbnl_close(struct mbnl *nl);
 int mbnl_exec(struct mbnl *nl, const struct mb_cmd *cmd,
 	      char *err, size_t errlen);
 
-/* Adds @n rules to one middlebox in one request; all or none. With @replace
- * they replace the whole rule set atomically (n == 0 clears it). */
+/*
+ * How many of the first @n rules fit into one NEW_RULE request. The
+ * MBSTATE_A_RULES nest is one netlink attribute, whose length is 16 bits, so
+ * a request holds at most 64 KiB of rules: about 960 of the largest (class I
+ * with every field), about 1,800 of the common "I 4 s <ip>/<len>". Never
+ * less than 1 when @n > 0.
+ */
+size_t mbnl_rules_per_request(const struct mb_rule *rules, size_t n);
+
+/*
+ * Adds @n rules to one middlebox.
+ *
+ * If they fit into one request (mbnl_rules_per_request() == @n) the call is
+ * all or none. More rules are sent as several requests in order, each one all
+ * or none: when one of them is refused, the rules of the requests before it
+ * stay added. Callers that need to know which rule failed (mbadm batch) send
+ * at most mbnl_rules_per_request() rules per call.
+ *
+ * With @replace the rules replace the whole rule set atomically (NLM_F_REPLACE;
+ * n == 0 clears it). A replacement that does not fit into one request is
+ * refused with -E2BIG and changes nothing: a replacement spread over several
+ * requests would leave the firewall with part of its rules in between.
+ */
 int mbnl_add_rules(struct mbnl *nl, const __u8 mac[MB_ETH_ALEN],
 		   const struct mb_rule *rules, size_t n, bool replace,
 		   char *err, size_t errlen);
@@ -75,7 +103,8 @@ int mbnl_dump_rules(struct mbnl *nl, const __u8 mac[MB_ETH_ALEN],
 		    void *arg, char *err, size_t errlen);
 
 /* Joins the "changes" group and calls @cb for each event until it returns
- * non-zero or an error occurs. */
+ * non-zero (returned) or an error occurs; -ENOENT when the family goes away
+ * (mbstate.ko unloaded). The handle serves only this from then on. */
 int mbnl_monitor(struct mbnl *nl,
 		 int (*cb)(const struct mbnl_event *ev, void *arg), void *arg,
 		 char *err, size_t errlen);

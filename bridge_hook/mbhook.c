@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mbhook: the bridge hook of mbvisor.
+ *
+ * A netfilter hook at NFPROTO_BRIDGE / NF_BR_PRE_ROUTING in every network
+ * namespace. br_handle_frame() runs these hooks through nf_hook_bridge_pre()
+ * just before it hands the frame to br_handle_frame_finish(), where the
+ * bridge starts forwarding: a frame we drop here is never looked up in the
+ * FDB, never flooded, never reaches the middlebox's port.
+ *
+ * Per frame: a broadcast or multicast destination passes untouched (ARP and
+ * neighbour discovery must reach the middlebox); otherwise one hash lookup of
+ * the destination MAC in the registry; only for a registered, enabled
+ * middlebox are its offloads called, firewall first.
+ */
+#include <linux/etherdevice.h>
+#include <linux/module.h>
+#include <linux/netfilter_bridge.h>
+#include <net/net_namespace.h>
+#include <uapi/linux/netfilter_bridge.h>
+
+#include <mbvisor/kernel.h>
+
+static const struct mbhook_offload __rcu *mbhook_offloads[__MBSTATE_SVC_NUM];
+static DEFINE_MUTEX(mbhook_mutex);	/* serialises (un)registration */
+
+/* Called by the bridge for every frame, in softirq, under rcu_read_lock(). */
+static unsigned int mbhook_rx(void *priv, struct sk_buff *skb,
+			      const struct nf_hook_state *state)
+{
+	const struct ethhdr *eth = eth_hdr(skb);
+	const struct mbhook_offload *off;
+	struct mb_pcpu_stats *st;
+	struct mb_entry *mb;
+	unsigned long services;
+	unsigned int bit;
+
+	if (unlikely(is_multicast_ether_addr(eth->h_dest)))
+		return NF_ACCEPT;
+	mb = mbstate_lookup_rcu(state->net, eth->h_dest);
+	if (!mb)
+		return NF_ACCEPT;
+
+	st = this_cpu_ptr(mb->stats);
+	u64_stats_update_begin(&st->syncp);
+	u64_stats_inc(&st->rx_packets);
+	u64_stats_add(&st->rx_bytes, skb->len + ETH_HLEN);
+	if (!READ_ONCE(mb->enabled)) {
+		u64_stats_inc(&st->disabled_packets);
+		u64_stats_update_end(&st->syncp);
+		return NF_ACCEPT;
+	}
+	u64_stats_update_end(&st->syncp);
+
+	services = READ_ONCE(mb->services);
+	for_each_set_bit(bit, &services, __MBSTATE_SVC_NUM) {
+		unsigned int verdict;
+
+		off = rcu_dereference(mbhook_offloads[bit]);
+		if (!off)
+			continue;
+		verdict = off->rx(mb, skb, state);
+		if (verdict != NF_ACCEPT)
+			return verdict;
+	}
+	return NF_ACCEPT;
+}
+
+static const struct nf_hook_ops mbhook_ops[] = {
+	{
+		.hook = mbhook_rx,
+		.pf = NFPROTO_BRIDGE,
+		.hooknum = NF_BR_PRE_ROUTING,
+		/* before br_netfilter and nftables: a drop costs the least */
+		.priority = NF_BR_PRI_FIRST,
+	},
+};
+
+/**
+ * mbhook_register_offload - start calling @off for its service
+ * @off: the offload; must stay valid until mbhook_unregister_offload()
+ *
+ * From now on middleboxes may register for @off's service.
+ */
+int mbhook_register_offload(const struct mbhook_offload *off)
+{
+	int ret = 0;
+
+	if (off->service_bit >= __MBSTATE_SVC_NUM || !off->rx)
+		return -EINVAL;
+	mutex_lock(&mbhook_mutex);
+	if (rcu_access_pointer(mbhook_offloads[off->service_bit])) {
+		ret = -EBUSY;
+		goto out;
+	}
+	rcu_assign_pointer(mbhook_offloads[off->service_bit], off);
+	mbstate_service_set(off->service_bit, true);
+	pr_info("offload %s registered\n", off->name);
+out:
+	mutex_unlock(&mbhook_mutex);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(mbhook_register_offload);
+
+/**
+ * mbhook_unregister_offload - stop calling @off
+ * @off: the offload given to mbhook_register_offload()
+ *
+ * Returns when no frame is inside @off->rx any more; every middlebox has
+ * then forgotten the service (see mbstate_service_set()).
+ */
+void mbhook_unregister_offload(const struct mbhook_offload *off)
+{
+	mutex_lock(&mbhook_mutex);
+	if (rcu_access_pointer(mbhook_offloads[off->service_bit]) == off) {
+		RCU_INIT_POINTER(mbhook_offloads[off->service_bit], NULL);
+		synchronize_net();
+		mbstate_service_set(off->service_bit, false);
+		pr_info("offload %s unregistered\n", off->name);
+	}
+	mutex_unlock(&mbhook_mutex);
+}
+EXPORT_SYMBOL_GPL(mbhook_unregister_offload);
+
+static int __net_init mbhook_net_init(struct net *net)
+{
+	return nf_register_net_hooks(net, mbhook_ops, ARRAY_SIZE(mbhook_ops));
+}
+
+static void __net_exit mbhook_net_exit(struct net *net)
+{
+	nf_unregister_net_hooks(net, mbhook_ops, ARRAY_SIZE(mbhook_ops));
+}
+
+static struct pernet_operations mbhook_net_ops = {
+	.init = mbhook_net_init,
+	.exit = mbhook_net_exit,
+};
+
+static int __init mbhook_init(void)
+{
+	return register_pernet_subsys(&mbhook_net_ops);
+}
+
+static void __exit mbhook_exit(void)
+{
+	/* offload modules depend on us: all of them are gone already */
+	unregister_pernet_subsys(&mbhook_net_ops);
+}
+
+module_init(mbhook_init);
+module_exit(mbhook_exit);
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("mbvisor developers");
+MODULE_DESCRIPTION("mbvisor: bridge pre-routing hook for middlebox offloads");

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Internals of mbstate.ko shared by registry.c and netlink.c. */
+#ifndef _MBSTATE_MBSTATE_H
+#define _MBSTATE_MBSTATE_H
+
+#include <linux/hashtable.h>
+#include <linux/mutex.h>
+#include <linux/netlink.h>
+#include <net/genetlink.h>
+#include <mbvisor/kernel.h>
+
+extern struct mutex mbstate_mutex;
+extern unsigned int max_middleboxes;
+extern unsigned int max_rules;
+extern unsigned int max_entries;
+
+#define mbstate_deref(p) \
+	rcu_dereference_protected(p, lockdep_is_held(&mbstate_mutex))
+
+/* Per network namespace registry. */
+struct mbstate_net {
+	DECLARE_HASHTABLE(table, 8);
+	struct list_head mbs;		/* every middlebox, insertion order */
+	struct list_head all;		/* in mbstate_nets */
+	struct net *net;
+	u32 count;
+	u32 gen;			/* bumped by every change, never 0 */
+};
+
+struct mbstate_net *mbstate_pernet(const struct net *net);
+struct mb_entry *mbstate_find(struct mbstate_net *mn, const u8 *mac);
+bool mbstate_service_available(unsigned int service_bit);
+struct mb_entry *mbstate_mb_new(struct mbstate_net *mn, const u8 *mac,
+				__be32 ip);
+void mbstate_mb_del(struct mbstate_net *mn, struct mb_entry *mb);
+void mbstate_stats_read(const struct mb_entry *mb, u64 out[5]);
+void mbstate_rule_ctr_read(const struct mbfw_rule *rule, u64 *packets,
+			   u64 *bytes);
+
+/* Rule sets: build a new one and publish it in place of the old one. */
+int mbstate_fw_replace(struct mb_entry *mb, struct mbfw_rule **rules, u32 n,
+		       struct netlink_ext_ack *extack);
+struct mbfw_rule *mbstate_rule_new(struct mb_entry *mb,
+				   const struct mb_rule *r);
+void mbstate_rule_free(struct mbfw_rule *rule);
+void mbstate_fw_clear(struct mb_entry *mb);
+
+int mbstate_genl_init(void);
+void mbstate_genl_exit(void);
+void mbstate_notify_mb(struct mbstate_net *mn, struct mb_entry *mb, u8 cmd);
+void mbstate_notify_rules(struct mbstate_net *mn, struct mb_entry *mb, u8 cmd,
+			  const struct mbfw_rule *one);
+
+#endif /* _MBSTATE_MBSTATE_H */
