@@ -8,7 +8,7 @@
 # KDIR defaults to the headers of the Debian kernel that the VM tests boot;
 # KDIR=/lib/modules/$(uname -r)/build builds for the running kernel instead.
 
-KVER ?= $(shell ls -1 /lib/modules 2>/dev/null | grep -- '-amd64$$' | sort -V | tail -n 1)
+KVER ?= $(shell tests/vm/run --print-kernel 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
 
 CC ?= gcc
@@ -20,6 +20,8 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
 MNL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libmnl 2>/dev/null)
 MNL_LIBS = $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null || echo -lmnl)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+JSON_CFLAGS = $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
+JSON_LIBS = $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
 
 HDRS := $(wildcard include/mbvisor/*.h include/uapi/linux/*.h)
 COMMON_CMD := common/cmd.c
@@ -44,7 +46,7 @@ bin:
 	mkdir -p bin
 
 bin/mbadm: host_reader/mbadm.c $(COMMON_CMD) $(COMMON_NL) $(HDRS) | bin
-	$(CC) $(CFLAGS) $(MNL_CFLAGS) -o $@ host_reader/mbadm.c $(COMMON_CMD) $(COMMON_NL) $(MNL_LIBS)
+	$(CC) $(CFLAGS) $(MNL_CFLAGS) $(JSON_CFLAGS) -o $@ host_reader/mbadm.c $(COMMON_CMD) $(COMMON_NL) $(MNL_LIBS) $(JSON_LIBS)
 
 bin/test_cmd: tests/unit/test_cmd.c $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -o $@ tests/unit/test_cmd.c $(COMMON_CMD) $(CMOCKA_LIBS)
@@ -58,7 +60,7 @@ deps:
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t; done
 
-VM_TESTS ?= $(sort $(wildcard tests/vm/t[0-9]*.sh))
+VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 
 vm-check: all
 	tests/vm/run $(VM_TESTS)
