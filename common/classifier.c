@@ -31,9 +31,11 @@ static __be32 mbc_plen_mask(unsigned int plen)
 
 const char *mb_rule_normalize(struct mb_rule *r)
 {
-	struct mb_rule n;
-	const char *why = mb_rule_check(r);
+	struct mb_rule n = *r;
+	const char *why;
 
+	n.valued = n.fields;	/* a rule to add has a value for every field */
+	why = mb_rule_check(&n);
 	if (why)
 		return why;
 	memset(&n, 0, sizeof(n));

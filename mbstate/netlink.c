@@ -742,10 +742,20 @@ static int mbstate_new_rule_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(extack, "MBSTATE_A_RULES is missing");
 		return -EINVAL;
 	}
+	/* check every rule before touching anything; parsed again below */
 	nla_for_each_nested(nest, info->attrs[MBSTATE_A_RULES], rem) {
+		struct mb_rule r;
+
 		if (nla_type(nest) != MBSTATE_A_RULE) {
 			NL_SET_ERR_MSG_ATTR(extack, nest,
 					    "MBSTATE_A_RULES holds only MBSTATE_A_RULE nests");
+			return -EINVAL;
+		}
+		ret = mbstate_rule_parse(nest, &r, false, extack);
+		if (ret)
+			return ret;
+		if (mbc_rule_entries(&r) > MBC_MAX_RULE_ENTRIES) {
+			NL_SET_ERR_MSG_ATTR(extack, nest, "port ranges too wide");
 			return -EINVAL;
 		}
 		n_new++;
@@ -789,11 +799,6 @@ static int mbstate_new_rule_doit(struct sk_buff *skb, struct genl_info *info)
 		ret = mbstate_rule_parse(nest, &r, false, extack);
 		if (ret)
 			goto undo;
-		if (mbc_rule_entries(&r) > MBC_MAX_RULE_ENTRIES) {
-			NL_SET_ERR_MSG_ATTR(extack, nest, "port ranges too wide");
-			ret = -EINVAL;
-			goto undo;
-		}
 		all[i] = mbstate_rule_new(mb, &r);
 		if (!all[i]) {
 			ret = -ENOMEM;

@@ -47,10 +47,11 @@ static inline __u8 mb_class_fields(__u8 cls)
 
 /*
  * The one check every producer of rules shares: class known, fields a
- * non-empty subset of what the class defines, prefixes and ranges sane,
- * values of unused fields zero (so that equal rules compare equal with
- * memcmp). Returns NULL if the rule is good, or a sentence saying what is
- * wrong with it.
+ * non-empty subset of what the class defines, values only for fields of the
+ * mask, prefixes and ranges sane. Selectors (D) may leave values out, so
+ * values are checked only where @valued says there is one. Returns NULL if
+ * the rule is good, or a sentence saying what is wrong with it. Zeroing the
+ * values of unused fields is mb_rule_normalize()'s job (classifier.h).
  */
 static inline const char *mb_rule_check(const struct mb_rule *r)
 {
@@ -62,13 +63,15 @@ static inline const char *mb_rule_check(const struct mb_rule *r)
 		return "field mask must be 1..15";
 	if (r->fields & ~allowed)
 		return "field t (TOS) exists only in class I";
+	if (r->valued & ~r->fields)
+		return "a value is given for a field outside the mask";
 	if (r->pad0 || r->pad1[0] || r->pad1[1])
 		return "padding must be zero";
 	if (r->src_plen > 32 || r->dst_plen > 32)
 		return "prefix length must be 0..32";
 	if (r->sport_min > r->sport_max || r->dport_min > r->dport_max)
 		return "port range must be low-high with low <= high";
-	if (r->cls == MBSTATE_CLASS_TP && (r->fields & MBSTATE_FIELD_P) &&
+	if (r->cls == MBSTATE_CLASS_TP && (r->valued & MBSTATE_FIELD_P) &&
 	    r->proto != 6 && r->proto != 17)
 		return "transport protocol must be tcp (6) or udp (17)";
 	return 0;

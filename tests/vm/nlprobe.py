@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Raw generic netlink against the mbstate family, below any library.
+
+Sends hand-built messages, well-formed and malformed, and checks the errno
+and the extended ack message the kernel returns. Used by
+tests/vm/t30-netlink.sh; run inside the test VM as root.
+
+    nlprobe.py malformed          every malformed case must be refused
+    nlprobe.py random N SEED      N random messages, all refused
+    nlprobe.py dump               print the registry (one line per middlebox)
+"""
+import errno
+import os
+import random
+import socket
+import struct
+import sys
+
+NETLINK_GENERIC = 16
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+CTRL_ATTR_FAMILY_ID = 1
+CTRL_ATTR_FAMILY_NAME = 2
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_ACK_TLVS = 0x200
+NLMSGERR_ATTR_MSG = 1
+SOL_NETLINK, NETLINK_EXT_ACK = 270, 11
+NLA_F_NESTED = 0x8000
+
+# include/uapi/linux/mbstate.h
+CMD_GET_MB, CMD_NEW_MB, CMD_DEL_MB, CMD_SET_MB = 1, 2, 3, 4
+CMD_NEW_RULE, CMD_DEL_RULE, CMD_GET_RULE = 5, 6, 7
+A_MAC, A_IPV4, A_SERVICES, A_ENABLED, A_NRULES = 1, 2, 3, 4, 5
+A_RULES, A_RULE, A_LB, A_STATS = 6, 7, 8, 9
+R_CLASS, R_FIELDS, R_ID, R_SRC_MAC, R_ETHERTYPE = 1, 2, 3, 4, 6
+R_SRC_IPV4, R_SRC_PLEN, R_PROTO = 7, 8, 12
+R_SPORT_MIN, R_SPORT_MAX = 13, 14
+R_PACKETS = 17
+LB_TYPE, LB_SRC, LB_DST = 1, 2, 3
+
+
+def nla(kind, payload):
+    hdr = struct.pack("=HH", 4 + len(payload), kind)
+    pad = b"\0" * ((4 - len(payload) % 4) % 4)
+    return hdr + payload + pad
+
+
+def nest(kind, *attrs):
+    return nla(kind | NLA_F_NESTED, b"".join(attrs))
+
+
+def u8(kind, v):
+    return nla(kind, struct.pack("=B", v))
+
+
+def u16(kind, v):
+    return nla(kind, struct.pack("=H", v))
+
+
+def u32(kind, v):
+    return nla(kind, struct.pack("=I", v))
+
+
+def ip4(kind, s):
+    return nla(kind, socket.inet_aton(s))
+
+
+def mac(kind, s):
+    return nla(kind, bytes(int(x, 16) for x in s.split(":")))
+
+
+class Genl:
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW,
+                                  NETLINK_GENERIC)
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+        self.sock.bind((0, 0))
+        self.sock.settimeout(5)
+        self.seq = 1
+        self.family = self.resolve("mbstate")
+
+    def send(self, family, cmd, payload, flags=NLM_F_REQUEST | NLM_F_ACK,
+             raw_len=None):
+        self.seq += 1
+        body = struct.pack("=BBH", cmd, 1, 0) + payload
+        length = 16 + len(body) if raw_len is None else raw_len
+        msg = struct.pack("=IHHII", length, family, flags, self.seq, 0) + body
+        self.sock.send(msg)
+        return self.seq
+
+    def replies(self):
+        """Yields (type, flags, payload) until an error/ack or DONE."""
+        while True:
+            data = self.sock.recv(1 << 20)
+            off = 0
+            while off + 16 <= len(data):
+                length, kind, flags, _, _ = struct.unpack_from("=IHHII",
+                                                               data, off)
+                if length < 16:
+                    return
+                yield kind, flags, data[off + 16:off + length]
+                if kind in (NLMSG_ERROR, NLMSG_DONE):
+                    return
+                off += (length + 3) & ~3
+
+    def request(self, cmd, payload, family=None, **kw):
+        """Returns (errno, extack message) of a request."""
+        self.send(self.family if family is None else family, cmd, payload,
+                  **kw)
+        for kind, flags, body in self.replies():
+            if kind != NLMSG_ERROR:
+                continue
+            err = -struct.unpack_from("=i", body)[0]
+            msg = ""
+            if flags & NLM_F_ACK_TLVS:
+                # nlmsgerr: error + the original header (+ payload if not
+                # capped); the TLVs follow
+                inner_len = struct.unpack_from("=I", body, 4)[0]
+                off = 4 + (16 if flags & 0x100 else inner_len)
+                while off + 4 <= len(body):
+                    alen, atype = struct.unpack_from("=HH", body, off)
+                    if alen < 4:
+                        break
+                    if atype == NLMSGERR_ATTR_MSG:
+                        msg = body[off + 4:off + alen].rstrip(b"\0").decode()
+                    off += (alen + 3) & ~3
+            return err, msg
+        return None, ""
+
+    def resolve(self, name):
+        self.send(GENL_ID_CTRL, CTRL_CMD_GETFAMILY,
+                  nla(CTRL_ATTR_FAMILY_NAME, name.encode() + b"\0"))
+        fam = None
+        for kind, _, body in self.replies():
+            if kind == NLMSG_ERROR:
+                err = -struct.unpack_from("=i", body)[0]
+                if err:
+                    sys.exit("family %s not found: %s" % (name,
+                                                          os.strerror(err)))
+                break
+            off = 4
+            while off + 4 <= len(body):
+                alen, atype = struct.unpack_from("=HH", body, off)
+                if atype == CTRL_ATTR_FAMILY_ID:
+                    fam = struct.unpack_from("=H", body, off + 4)[0]
+                off += (alen + 3) & ~3
+        return fam
+
+    def dump(self):
+        """The registry as sorted text lines, via a raw dump."""
+        self.send(self.family, CMD_GET_MB, b"",
+                  flags=NLM_F_REQUEST | NLM_F_DUMP)
+        lines = []
+        for kind, _, body in self.replies():
+            if kind == NLMSG_DONE or kind == NLMSG_ERROR:
+                break
+            attrs, off = {}, 4
+            while off + 4 <= len(body):
+                alen, atype = struct.unpack_from("=HH", body, off)
+                attrs[atype & 0x3fff] = body[off + 4:off + alen]
+                off += (alen + 3) & ~3
+            lines.append("%s %s svc=%d en=%d rules=%d" % (
+                attrs[A_MAC].hex(":"), socket.inet_ntoa(attrs[A_IPV4]),
+                struct.unpack("=I", attrs[A_SERVICES])[0],
+                attrs[A_ENABLED][0],
+                struct.unpack("=I", attrs[A_NRULES])[0]))
+        return sorted(lines)
+
+
+MB = "52:34:56:00:12:22"
+GOOD_RULE = nest(A_RULE, u8(R_CLASS, 3), u8(R_FIELDS, 5),
+                 u16(R_SPORT_MIN, 80), u8(R_PROTO, 6))
+
+# (name, command, payload, expected errno, text the message must contain)
+MALFORMED = [
+    ("no attributes", CMD_NEW_MB, b"", errno.EINVAL, "registration needs"),
+    ("MAC of 5 bytes", CMD_NEW_MB, nla(A_MAC, b"\x52\x34\x56\x00\x12")
+     + ip4(A_IPV4, "10.0.0.1") + u32(A_SERVICES, 1), errno.ERANGE, ""),
+    ("unknown attribute", CMD_DEL_MB, mac(A_MAC, MB) + u32(200, 1),
+     errno.EINVAL, ""),
+    ("service bit 2", CMD_NEW_MB, mac(A_MAC, MB) + ip4(A_IPV4, "10.0.0.1")
+     + u32(A_SERVICES, 4), errno.EINVAL, ""),
+    ("two services", CMD_NEW_MB, mac(A_MAC, MB) + ip4(A_IPV4, "10.0.0.1")
+     + u32(A_SERVICES, 3), errno.EINVAL, "exactly one service"),
+    ("multicast MAC", CMD_NEW_MB, mac(A_MAC, "01:00:5e:00:00:01")
+     + ip4(A_IPV4, "10.0.0.1") + u32(A_SERVICES, 1), errno.EINVAL,
+     "unicast"),
+    ("zero IP", CMD_NEW_MB, mac(A_MAC, MB) + ip4(A_IPV4, "0.0.0.0")
+     + u32(A_SERVICES, 1), errno.EINVAL, "unicast"),
+    ("broadcast IP", CMD_NEW_MB, mac(A_MAC, MB) + ip4(A_IPV4,
+                                                     "255.255.255.255")
+     + u32(A_SERVICES, 1), errno.EINVAL, "unicast"),
+    ("LB nest with service F", CMD_NEW_MB, mac(A_MAC, MB)
+     + ip4(A_IPV4, "10.0.0.1") + u32(A_SERVICES, 1)
+     + nest(A_LB, u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9")), errno.EINVAL,
+     "service L only"),
+    ("reply-only attribute in a request", CMD_SET_MB, mac(A_MAC, MB)
+     + u8(A_ENABLED, 1) + u32(A_NRULES, 5), errno.EINVAL, ""),
+    ("enabled = 2", CMD_SET_MB, mac(A_MAC, MB) + u8(A_ENABLED, 2),
+     errno.ERANGE, ""),
+    ("set without enabled", CMD_SET_MB, mac(A_MAC, MB), errno.EINVAL,
+     "ENABLED"),
+    ("rules without MAC", CMD_NEW_RULE, nest(A_RULES, GOOD_RULE),
+     errno.EINVAL, "MAC"),
+    ("rules holding a non-rule", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, u32(A_MAC, 1)), errno.EINVAL, ""),
+    ("rule without class", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_FIELDS, 4))), errno.EINVAL, ""),
+    ("class 7", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 7), u8(R_FIELDS, 4))),
+     errno.ERANGE, ""),
+    ("field mask 0", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 2), u8(R_FIELDS, 0))),
+     errno.ERANGE, ""),
+    ("field t in class M", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 2), u8(R_FIELDS, 2))),
+     errno.EINVAL, "only in class I"),
+    ("value of a field not in the mask", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 2), u8(R_FIELDS, 1),
+                          u16(R_ETHERTYPE, 0x800), mac(R_SRC_MAC, MB))),
+     errno.EINVAL, "does not belong"),
+    ("missing value", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 2), u8(R_FIELDS, 4))),
+     errno.EINVAL, "needs a value"),
+    ("prefix length 33", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 1), u8(R_FIELDS, 4),
+                          ip4(R_SRC_IPV4, "10.0.0.0"), u8(R_SRC_PLEN, 33))),
+     errno.ERANGE, ""),
+    ("host bits past the prefix", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 1), u8(R_FIELDS, 4),
+                          ip4(R_SRC_IPV4, "10.0.0.5"), u8(R_SRC_PLEN, 24))),
+     errno.EINVAL, "prefix length"),
+    ("reversed port range", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 3), u8(R_FIELDS, 4),
+                          u16(R_SPORT_MIN, 90), u16(R_SPORT_MAX, 80))),
+     errno.EINVAL, "low <= high"),
+    ("T p icmp", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 3), u8(R_FIELDS, 1),
+                          u8(R_PROTO, 1))), errno.EINVAL, "tcp"),
+    ("rule id in a request", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 3), u8(R_FIELDS, 1),
+                          u8(R_PROTO, 6), u32(R_ID, 1))), errno.EINVAL, ""),
+    ("counter in a request", CMD_NEW_RULE, mac(A_MAC, MB)
+     + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 3), u8(R_FIELDS, 1),
+                          u8(R_PROTO, 6),
+                          nla(R_PACKETS, struct.pack("=Q", 1))))
+     , errno.EINVAL, ""),
+    ("unknown middlebox", CMD_DEL_MB, mac(A_MAC, "02:99:99:99:99:99"),
+     errno.ENOENT, "no middlebox"),
+    ("rules for an unknown middlebox", CMD_NEW_RULE,
+     mac(A_MAC, "02:99:99:99:99:99") + nest(A_RULES, GOOD_RULE),
+     errno.ENOENT, "no middlebox"),
+    ("attribute longer than the message", CMD_DEL_MB,
+     struct.pack("=HH", 200, A_MAC) + b"\x52\x34\x56\x00\x12\x22\0\0",
+     errno.EINVAL, ""),
+    ("unknown command", 99, mac(A_MAC, MB), errno.EOPNOTSUPP, ""),
+]
+
+
+def cmd_malformed(g):
+    before = g.dump()
+    failed = 0
+    for name, cmd, payload, want, text in MALFORMED:
+        err, msg = g.request(cmd, payload)
+        good = err == want and text in msg
+        failed += not good
+        print("%s: %s -> %s %r" % ("ok" if good else "FAIL", name,
+                                   errno.errorcode.get(err, err), msg))
+    # a header that claims more bytes than were sent
+    try:
+        g.send(g.family, CMD_DEL_MB, mac(A_MAC, MB), raw_len=400)
+        err, msg = next((-struct.unpack_from("=i", b)[0], "")
+                        for k, _, b in g.replies() if k == NLMSG_ERROR)
+        print("ok: header longer than the datagram -> %s" %
+              errno.errorcode.get(err, err))
+    except (OSError, StopIteration) as e:
+        print("ok: header longer than the datagram -> %s" % e)
+    after = g.dump()
+    if before != after:
+        failed += 1
+        print("FAIL: the registry changed:\n before %s\n after  %s" %
+              (before, after))
+    else:
+        print("ok: registry unchanged (%d middleboxes)" % len(after))
+    return failed
+
+
+def random_attrs(rnd, depth=0):
+    out = b""
+    for _ in range(rnd.randrange(0, 6)):
+        kind = rnd.choice([rnd.randrange(0, 12), rnd.randrange(0, 0x10000)])
+        if depth < 2 and rnd.random() < 0.3:
+            out += nest(kind & 0x3fff, random_attrs(rnd, depth + 1))
+        else:
+            out += nla(kind & 0x7fff,
+                       bytes(rnd.randrange(256)
+                             for _ in range(rnd.randrange(0, 12))))
+    if rnd.random() < 0.1:  # truncate somewhere
+        out = out[:rnd.randrange(0, len(out) + 1)]
+    return out
+
+
+def cmd_random(g, count, seed):
+    rnd = random.Random(seed)
+    before = g.dump()
+    accepted = 0
+    for _ in range(count):
+        cmd = rnd.choice([CMD_NEW_MB, CMD_DEL_MB, CMD_SET_MB, CMD_NEW_RULE,
+                          CMD_DEL_RULE, CMD_GET_MB, rnd.randrange(0, 256)])
+        err, _ = g.request(cmd, random_attrs(rnd))
+        if err == 0 and cmd not in (CMD_GET_MB,):
+            accepted += 1
+    after = g.dump()
+    print("random: %d messages, %d changing requests accepted" %
+          (count, accepted))
+    if before != after:
+        print("FAIL: the registry changed:\n before %s\n after  %s" %
+              (before, after))
+        return 1
+    print("ok: registry unchanged")
+    return 1 if accepted else 0
+
+
+def main():
+    g = Genl()
+    if g.family is None:
+        sys.exit("mbstate family not found")
+    what = sys.argv[1] if len(sys.argv) > 1 else "malformed"
+    if what == "malformed":
+        sys.exit(1 if cmd_malformed(g) else 0)
+    if what == "random":
+        sys.exit(cmd_random(g, int(sys.argv[2]), int(sys.argv[3])))
+    if what == "dump":
+        print("\n".join(g.dump()))
+        return
+    sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
