@@ -54,6 +54,7 @@ static const struct nla_policy mbstate_policy[MBSTATE_A_MAX + 1] = {
 	[MBSTATE_A_RULE] = NLA_POLICY_NESTED(mbstate_rule_policy),
 	[MBSTATE_A_LB] = NLA_POLICY_NESTED(mbstate_lb_policy),
 	[MBSTATE_A_STATS] = { .type = NLA_REJECT },
+	[MBSTATE_A_REPLACE] = { .type = NLA_FLAG },
 };
 
 static struct genl_family mbstate_family;
@@ -729,7 +730,7 @@ static int mbstate_rules_unique(struct mbfw_rule **rules, u32 n,
 static int mbstate_new_rule_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct mbstate_net *mn = mbstate_pernet(genl_info_net(info));
-	bool replace = info->nlhdr->nlmsg_flags & NLM_F_REPLACE;
+	bool replace = nla_get_flag(info->attrs[MBSTATE_A_REPLACE]);
 	struct netlink_ext_ack *extack = info->extack;
 	struct mbfw_rule **all = NULL;
 	struct mbfw_ruleset *old;

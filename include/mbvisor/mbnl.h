@@ -81,7 +81,7 @@ size_t mbnl_rules_per_request(const struct mb_rule *rules, size_t n);
  * stay added. Callers that need to know which rule failed (mbadm batch) send
  * at most mbnl_rules_per_request() rules per call.
  *
- * With @replace the rules replace the whole rule set atomically (NLM_F_REPLACE;
+ * With @replace the rules replace the whole rule set atomically (MBSTATE_A_REPLACE;
  * n == 0 clears it). A replacement that does not fit into one request is
  * refused with -E2BIG and changes nothing: a replacement spread over several
  * requests would leave the firewall with part of its rules in between.
@@ -93,8 +93,9 @@ int mbnl_add_rules(struct mbnl *nl, const __u8 mac[MB_ETH_ALEN],
 int mbnl_get_mb(struct mbnl *nl, const __u8 mac[MB_ETH_ALEN],
 		struct mbnl_mb *mb, char *err, size_t errlen);
 
-/* Dumps restart by themselves (bounded) when the registry changed under
- * them; @cb returning non-zero stops the dump and is returned. */
+/* Dumps restart by themselves (bounded; then -EAGAIN) when the registry
+ * changed under them. @cb sees each object once, after the dump completed,
+ * so it may use @nl; @cb returning non-zero stops and is returned. */
 int mbnl_dump_mbs(struct mbnl *nl,
 		  int (*cb)(const struct mbnl_mb *mb, void *arg), void *arg,
 		  char *err, size_t errlen);

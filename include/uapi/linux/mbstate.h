@@ -50,9 +50,13 @@
  *   MBSTATE_A_MAC required, MBSTATE_A_RULES required: a nest of one or more
  *   MBSTATE_A_RULE nests (MBSTATE_RULE_A_*), added atomically: all of them or
  *   none. The middlebox must be registered for MBSTATE_SVC_F. A rule equal to
- *   one the middlebox has is refused (EEXIST). With NLM_F_REPLACE the given
- *   rules replace the whole rule set in one step (an empty MBSTATE_A_RULES
- *   nest then clears it).
+ *   one the middlebox has is refused (EEXIST). With the flag
+ *   MBSTATE_A_REPLACE the given rules replace the whole rule set in one step
+ *   (an empty MBSTATE_A_RULES nest then clears it). (Not NLM_F_REPLACE:
+ *   generic netlink reserves that bit, which is also half of NLM_F_DUMP.)
+ *   A netlink attribute holds at most 64 KiB, so one request carries about
+ *   a thousand rules: bigger sets are added in several requests, each of
+ *   them all or none, and a replacement must fit in one.
  *
  * MBSTATE_CMD_DEL_RULE  (text command "D <MAC> <I|M|T> <mask> ...")
  * --------------------
@@ -111,6 +115,7 @@ enum mbstate_attr {
 	MBSTATE_A_LB,		/* nest, MBSTATE_LB_A_* */
 	MBSTATE_A_STATS,	/* nest, MBSTATE_STATS_A_*, reply only */
 	MBSTATE_A_PAD,
+	MBSTATE_A_REPLACE,	/* flag: NEW_RULE replaces the whole rule set */
 	__MBSTATE_A_MAX
 };
 #define MBSTATE_A_MAX (__MBSTATE_A_MAX - 1)

@@ -1,0 +1,141 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The registry through mbadm: registration and unregistration, refusals with
+# the kernel's message and no change, parse errors, limits, change
+# notifications, namespaces, and an unprivileged user.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/mb.sh"
+
+MB=52:34:56:00:12:22
+MB2=52:34:56:00:12:23
+MB3=52:34:56:00:12:24
+
+mb_require_cmd mbadm jq setpriv
+mb_fresh_registry
+
+# expect STATUS TEXT CMD...: CMD exits with STATUS and says TEXT on stderr
+expect()
+{
+	local want=$1 text=$2 rc=0 err
+
+	shift 2
+	err=$("$@" 2>&1 >/dev/null) || rc=$?
+	if [[ $rc -eq $want && $err == *"$text"* ]]; then
+		mb_pass "$* -> $rc: $err"
+	else
+		mb_fail "$* -> $rc: '$err' (expected $want and '$text')"
+	fi
+}
+
+registry()
+{
+	mbadm -j show | jq -c '[.[] | {mac, ip, enabled, rules: (.rules | length)}]'
+}
+
+log "# registration"
+check_eq "[]" "$(registry)" "empty registry"
+check_ok mbadm cmd "R F $MB 10.129.126.115"
+check_eq 10.129.126.115 "$(mb_json $MB .ip)" "IPv4 address"
+check_eq true "$(mb_json $MB .enabled)" "starts enabled"
+check_eq firewall "$(mb_json $MB '.services | join(",")')" "services"
+check_ok mbadm cmd "Q $MB"
+check_eq "$MB" "$(mbadm -j cmd "Q $MB" | jq -r '.[0].mac')" "Q returns state"
+
+log "# refusals: exit 1, the kernel's sentence, nothing changed"
+before=$(registry)
+expect 1 "already registered" mbadm cmd "R F $MB 10.129.126.115"
+expect 1 "another IPv4" mbadm cmd "R F $MB 10.129.126.116"
+expect 1 "modprobe mblb" mbadm cmd "R L $MB2 10.0.0.2 0 0.0.0.0 10.0.0.9"
+expect 1 "no middlebox" mbadm cmd "X $MB2"
+expect 1 "no middlebox" mbadm cmd "A $MB2 M 4 s 12:13:14:15:16:17"
+expect 1 "no rule" mbadm cmd "D $MB T 4 s"
+check_ok mbadm cmd "A $MB T 4 s 80"
+expect 1 "already has this rule" mbadm cmd "A $MB T 4 s 80"
+check_ok mbadm cmd "D $MB T 4 s"
+check_eq "$before" "$(registry)" "registry after refusals"
+
+log "# parse errors: exit 2, the bad token quoted, nothing sent"
+expect 2 "52:34:56'" mbadm cmd "R F 52:34:56 10.0.0.1"
+expect 2 "Z'" mbadm cmd "Z $MB"
+expect 2 "" mbadm cmd "R F 01:00:5e:00:00:01 10.0.0.1"
+expect 2 "" mbadm cmd "A $MB M 5 s 12:13:14:15:16:17"
+expect 2 "" mbadm cmd "A $MB M 2 t 1"
+expect 2 "" mbadm cmd "R L $MB 10.0.0.1 2 0.0.0.0 10.0.0.9"
+expect 2 "" mbadm frobnicate
+check_eq "$before" "$(registry)" "registry after parse errors"
+
+log "# a service whose module is not loaded"
+check_ok mbadm cmd "X $MB"
+check_ok rmmod mbfw
+expect 1 "modprobe mbfw" mbadm cmd "R F $MB 10.0.0.1"
+mb_load_modules
+check_ok mbadm cmd "R F $MB 10.0.0.1"
+
+log "# unloading mbfw forgets the firewall state"
+check_ok mbadm cmd "A $MB I 1 p icmp"
+check_ok rmmod mbfw
+check_eq "[]" "$(registry)" "registry after rmmod mbfw"
+mb_load_modules
+
+log "# limits are module parameters, and a clear error"
+P=/sys/module/mbstate/parameters
+old_mbs=$(cat $P/max_middleboxes) old_rules=$(cat $P/max_rules)
+echo 2 >$P/max_middleboxes
+check_ok mbadm cmd "R F $MB 10.0.0.1"
+check_ok mbadm cmd "R F $MB2 10.0.0.2"
+expect 1 "max_middleboxes" mbadm cmd "R F $MB3 10.0.0.3"
+echo 3 >$P/max_rules
+check_ok mbadm cmd "A $MB T 8 d 1"
+check_ok mbadm cmd "A $MB T 8 d 2"
+check_ok mbadm cmd "A $MB T 8 d 3"
+expect 1 "max_rules" mbadm cmd "A $MB T 8 d 4"
+printf 'A %s T 8 d %d\n' $MB 10 $MB 11 $MB 12 $MB 13 >/tmp/four
+expect 1 "max_rules" mbadm replace $MB /tmp/four
+check_eq "1 2 3" "$(mbadm -j show $MB | jq -r '[.[0].rules[].rule] | map(split(" ")[-1]) | join(" ")')" \
+	"rule set unchanged by the refused replace"
+printf 'A %s T 8 d %d\n' $MB 10 $MB 11 >/tmp/two
+check_ok mbadm replace $MB /tmp/two
+check_eq 2 "$(mb_json $MB '.rules | length')" "rules after replace"
+echo "$old_mbs" >$P/max_middleboxes
+echo "$old_rules" >$P/max_rules
+
+log "# batch: many rules in few messages"
+for i in $(seq 1 2000); do echo "A $MB2 T 8 d $i"; done >/tmp/batch
+check_ok mbadm batch /tmp/batch
+check_eq 2000 "$(mb_json $MB2 '.rules | length')" "rules after batch"
+printf 'A %s T 8 d 3000\nA %s T 8 d 1\n' $MB2 $MB2 >/tmp/dup
+expect 1 "line 2" mbadm batch /tmp/dup
+check_eq 2001 "$(mb_json $MB2 '.rules | length')" "rules after the batch refused at line 2"
+
+log "# notifications"
+mbadm monitor >/tmp/monitor 2>&1 &
+mon=$!
+mb_defer kill $mon
+sleep 1
+check_ok mbadm cmd "R F $MB3 10.0.0.3"
+check_ok mbadm cmd "A $MB3 M 4 s 12:13:14:15:16:17"
+check_ok mbadm cmd "D $MB3"
+check_ok mbadm cmd "X $MB3"
+sleep 1
+check_ok grep -q "R F $MB3 10.0.0.3" /tmp/monitor
+check_ok grep -q "A $MB3 M 4 s 12:13:14:15:16:17" /tmp/monitor
+check_ok grep -q "D $MB3" /tmp/monitor
+check_ok grep -q "X $MB3" /tmp/monitor
+
+log "# the registry is per network namespace"
+ns_create other
+check_eq "[]" "$(ip netns exec other mbadm -j show | jq -c .)" \
+	"another namespace sees nothing"
+check_ok ip netns exec other mbadm cmd "R F $MB 10.0.0.99"
+check_eq 10.0.0.1 "$(mb_json $MB .ip)" "root namespace unchanged"
+
+log "# an unprivileged user can neither read nor change the registry"
+expect 1 "not permitted" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	mbadm show
+expect 1 "not permitted" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	mbadm cmd "X $MB"
+check_eq 10.0.0.1 "$(mb_json $MB .ip)" "still registered"
+
+mb_test_end
