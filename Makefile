@@ -30,7 +30,7 @@ COMMON_NL := common/mbnl.c
 PROGS := bin/mbadm
 UNIT_TESTS := bin/test_cmd bin/test_classifier
 
-.PHONY: all modules tools clean check unit vm-check demo deps help
+.PHONY: all modules tools clean check unit vm-check demo deps help lint
 
 all: modules tools
 
@@ -65,8 +65,16 @@ VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 vm-check: all
 	tests/vm/run $(VM_TESTS)
 
+# W=1 and sparse (C=2) over every module; any warning fails.
+lint:
+	@out=$$($(MAKE) -s -C $(KDIR) M=$(CURDIR) W=1 C=2 modules 2>&1); \
+	echo "$$out"; \
+	if echo "$$out" | grep -qE 'warning:|error:'; then \
+		echo "lint: the kernel build is not warning-free"; exit 1; fi
+
 check: deps
-	$(MAKE) all W=1
+	$(MAKE) lint
+	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) vm-check
 

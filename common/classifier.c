@@ -11,22 +11,21 @@
 #define mbc_zalloc(size)	kvzalloc(size, GFP_KERNEL)
 #define mbc_release(p)		kvfree(p)
 #define mbc_sort(base, n, size, cmp) sort(base, n, size, cmp, NULL)
+#define mbc_htonl(x)		cpu_to_be32(x)
 #else
+#include <arpa/inet.h>
 #include <stdlib.h>
 #define mbc_zalloc(size)	calloc(1, size)
 #define mbc_release(p)		free(p)
 #define mbc_sort(base, n, size, cmp) qsort(base, n, size, cmp)
+#define mbc_htonl(x)		htonl(x)
 #endif
 
 #include <mbvisor/classifier.h>
 
 static __be32 mbc_plen_mask(unsigned int plen)
 {
-	__u32 m = plen ? ~0U << (32 - plen) : 0;
-
-	/* host to network order without pulling in either side's headers */
-	return (__be32)(((m & 0xff) << 24) | ((m & 0xff00) << 8) |
-			((m >> 8) & 0xff00) | (m >> 24));
+	return mbc_htonl(plen ? ~0U << (32 - plen) : 0);
 }
 
 const char *mb_rule_normalize(struct mb_rule *r)

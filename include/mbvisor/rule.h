@@ -74,7 +74,7 @@ static inline const char *mb_rule_check(const struct mb_rule *r)
 	if (r->cls == MBSTATE_CLASS_TP && (r->valued & MBSTATE_FIELD_P) &&
 	    r->proto != 6 && r->proto != 17)
 		return "transport protocol must be tcp (6) or udp (17)";
-	return 0;
+	return (const char *)0;
 }
 
 #endif /* _MBVISOR_RULE_H */

@@ -52,7 +52,8 @@ check_eq 3 "$(arrivals mb icmp_from_h2)" "h2's pings reaching mb"
 log "# ARP is not IPv4: h1 still resolves the middlebox"
 ip -n h1 neigh flush all
 ping_ok h1 10.0.0.100 || true
-check_eq "$MB" "$(ip -n h1 neigh show 10.0.0.100 | awk '{print $3}')" \
+check_eq "$MB" "$(ip -n h1 neigh show 10.0.0.100 |
+	awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }')" \
 	"h1's neighbour entry for mb"
 log "# rules of mb do not touch traffic for mb2"
 check_ok ping_ok h1 10.0.0.101
