@@ -30,7 +30,8 @@ COMMON_NL := common/mbnl.c
 PROGS := bin/mbadm
 UNIT_TESTS := bin/test_cmd bin/test_classifier
 
-.PHONY: all modules tools clean check unit vm-check demo deps help lint
+.PHONY: all modules tools clean check unit vm-check demo deps help lint \
+	install uninstall dkms-source
 
 all: modules tools
 
@@ -81,6 +82,48 @@ check: deps
 demo: deps
 	$(MAKE) all
 	tests/vm/run tests/demo.sh
+
+# Installation: DESTDIR for staging, PREFIX for the programs.
+VERSION := $(shell cat VERSION)
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+INCLUDEDIR ?= $(PREFIX)/include
+SYSCONFDIR ?= /etc
+# module name:folder, in load order
+MODULES := mbstate:mbstate mbhook:bridge_hook mbfw:offload_fw
+DKMS_SRC := $(DESTDIR)/usr/src/mbvisor-$(VERSION)
+
+install: all
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
+		INSTALL_MOD_DIR=updates/mbvisor CONFIG_MODULE_SIG_ALL= modules_install
+	install -D -m 0755 bin/mbadm $(DESTDIR)$(SBINDIR)/mbadm
+	install -D -m 0644 docs/man/mbadm.8 $(DESTDIR)$(MANDIR)/man8/mbadm.8
+	install -D -m 0644 include/uapi/linux/mbstate.h \
+		$(DESTDIR)$(INCLUDEDIR)/linux/mbstate.h
+	install -D -m 0644 packaging/mbvisor.modules-load.conf \
+		$(DESTDIR)$(SYSCONFDIR)/modules-load.d/mbvisor.conf
+
+uninstall:
+	rm -f $(foreach m,$(MODULES),$(DESTDIR)/lib/modules/$(KVER)/updates/mbvisor/$(word 2,$(subst :, ,$(m)))/$(word 1,$(subst :, ,$(m))).ko)
+	-rmdir -p $(foreach m,$(MODULES),$(DESTDIR)/lib/modules/$(KVER)/updates/mbvisor/$(word 2,$(subst :, ,$(m)))) 2>/dev/null
+	$(if $(DESTDIR),,-depmod $(KVER))
+	rm -f $(DESTDIR)$(SBINDIR)/mbadm $(DESTDIR)$(MANDIR)/man8/mbadm.8 \
+		$(DESTDIR)$(INCLUDEDIR)/linux/mbstate.h \
+		$(DESTDIR)$(SYSCONFDIR)/modules-load.d/mbvisor.conf
+
+# The module sources as DKMS wants them, in /usr/src/mbvisor-VERSION.
+dkms-source:
+	install -d $(DKMS_SRC)
+	cp -r --parents Kbuild VERSION include $(foreach m,$(MODULES),$(word 2,$(subst :, ,$(m)))) \
+		common/classifier.c $(DKMS_SRC)/
+	find $(DKMS_SRC) \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' \
+		-o -name '.*.cmd' -o -name '.*.d' -o -name modules.order \) -delete
+	i=0; mods=""; for m in $(MODULES); do \
+		mods="$$mods\nBUILT_MODULE_NAME[$$i]=\"$${m%%:*}\"\nBUILT_MODULE_LOCATION[$$i]=\"$${m#*:}/\"\nDEST_MODULE_LOCATION[$$i]=\"/updates/dkms\""; \
+		i=$$((i + 1)); done; \
+	sed -e 's/@VERSION@/$(VERSION)/' -e "s|@MODULES@|$$mods|" \
+		packaging/dkms.conf.in | sed 's/\\n/\n/g' >$(DKMS_SRC)/dkms.conf
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true
