@@ -465,12 +465,10 @@ static int mbstate_get_rule_dumpit(struct sk_buff *skb,
 	cb->seq = mn->gen;
 	mb = mbstate_find(mn, nla_data(mac));
 	if (!mb) {
-		if (!cb->args[1]) {
-			NL_SET_ERR_MSG_ATTR(cb->extack, mac,
-					    "no middlebox is registered with this MAC address");
-			ret = -ENOENT;
-		}
-		/* unregistered during the dump: end it, marked inconsistent */
+		/* also when it was unregistered while the dump ran */
+		NL_SET_ERR_MSG_ATTR(cb->extack, mac,
+				    "no middlebox is registered with this MAC address");
+		ret = -ENOENT;
 		goto out;
 	}
 	rs = mbstate_deref(mb->fw);
@@ -490,7 +488,6 @@ static int mbstate_get_rule_dumpit(struct sk_buff *skb,
 		genlmsg_end(skb, hdr);
 		cb->args[0] = i + 1;
 	}
-	cb->args[1] = 1;
 	ret = skb->len;
 out:
 	mutex_unlock(&mbstate_mutex);

@@ -218,7 +218,7 @@ int mbstate_fw_replace(struct mb_entry *mb, struct mbfw_rule **rules, u32 n,
 		memcpy(rs->rules, rules, n * sizeof(*rules));
 		rs->n_rules = n;
 		rs->table = mbc_build((const struct mb_rule *const *)rules, n,
-				      get_random_u32(), max_entries, &why);
+				      get_random_u32(), READ_ONCE(max_entries), &why);
 		if (!rs->table) {
 			if (why) {
 				NL_SET_ERR_MSG(extack,
