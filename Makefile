@@ -31,7 +31,7 @@ PROGS := bin/mbadm
 UNIT_TESTS := bin/test_cmd bin/test_classifier
 
 .PHONY: all modules tools clean check unit vm-check demo deps help lint \
-	install uninstall dkms-source
+	install install-modules install-tools uninstall dkms-source deb
 
 all: modules tools
 
@@ -94,9 +94,13 @@ SYSCONFDIR ?= /etc
 MODULES := mbstate:mbstate mbhook:bridge_hook mbfw:offload_fw
 DKMS_SRC := $(DESTDIR)/usr/src/mbvisor-$(VERSION)
 
-install: all
+install: install-modules install-tools
+
+install-modules: modules
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
 		INSTALL_MOD_DIR=updates/mbvisor CONFIG_MODULE_SIG_ALL= modules_install
+
+install-tools: tools
 	install -D -m 0755 bin/mbadm $(DESTDIR)$(SBINDIR)/mbadm
 	install -D -m 0644 docs/man/mbadm.8 $(DESTDIR)$(MANDIR)/man8/mbadm.8
 	install -D -m 0644 include/uapi/linux/mbstate.h \
@@ -125,6 +129,15 @@ dkms-source:
 	sed -e 's/@VERSION@/$(VERSION)/' -e "s|@MODULES@|$$mods|" \
 		packaging/dkms.conf.in | sed 's/\\n/\n/g' >$(DKMS_SRC)/dkms.conf
 
+# Debian packages (mbvisor-dkms, mbvisor-host) into dist/, built from a
+# clean copy of the committed tree.
+deb:
+	rm -rf build/deb && mkdir -p build/deb dist
+	git archive --format=tar HEAD | tar -x -C build/deb
+	cd build/deb && dpkg-buildpackage -b -us -uc
+	mv build/*.deb dist/
+	rm -rf build
+
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true
-	rm -rf bin
+	rm -rf bin build dist
