@@ -63,7 +63,7 @@ unit: $(UNIT_TESTS)
 
 VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 
-vm-check: all
+vm-check: all deb
 	tests/vm/run $(VM_TESTS)
 
 # W=1 and sparse (C=2) over every module; any warning fails.
