@@ -63,8 +63,9 @@ unit: $(UNIT_TESTS)
 
 VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 
+# t80-deploy builds the modules with DKMS inside the guest: minutes under TCG
 vm-check: all deb
-	tests/vm/run $(VM_TESTS)
+	MBVISOR_TEST_TIMEOUT=$${MBVISOR_TEST_TIMEOUT:-1500} tests/vm/run $(VM_TESTS)
 
 # W=1 and sparse (C=2) over every module; any warning fails.
 lint:
