@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make            build every kernel module and userspace program
-# make check      install what is missing, then run every test (unit + VM)
+# make check      install what is missing, then run every test (unit, unit
+#                 under ASan/UBSan, a short fuzz run, VM)
+# make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each; see tests/fuzz/run
+# make unit-asan  the unit tests built with clang -fsanitize=address,undefined
 # make demo       the host side shown end to end in a QEMU guest
 # make W=1        kernel build with extra warnings (kept at zero)
 #
@@ -31,12 +34,13 @@ PROGS := bin/mbadm
 UNIT_TESTS := bin/test_cmd bin/test_classifier
 
 .PHONY: all modules tools clean check unit vm-check demo deps help lint \
-	install install-modules install-tools uninstall dkms-source deb
+	install install-modules install-tools uninstall dkms-source deb \
+	unit-asan fuzz fuzz-build
 
 all: modules tools
 
 help:
-	@sed -n '3,10p' Makefile
+	@sed -n '3,13p' Makefile
 
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -52,7 +56,7 @@ bin/mbadm: host_reader/mbadm.c $(COMMON_CMD) $(COMMON_NL) $(HDRS) | bin
 bin/test_cmd: tests/unit/test_cmd.c $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -o $@ tests/unit/test_cmd.c $(COMMON_CMD) $(CMOCKA_LIBS)
 
-bin/test_classifier: tests/unit/test_classifier.c common/classifier.c $(COMMON_CMD) $(HDRS) | bin
+bin/test_classifier: tests/unit/test_classifier.c common/classifier.c $(COMMON_CMD) $(HDRS) tests/naive_classifier.h | bin
 	$(CC) $(CFLAGS) -o $@ tests/unit/test_classifier.c common/classifier.c $(COMMON_CMD) $(CMOCKA_LIBS)
 
 deps:
@@ -60,6 +64,48 @@ deps:
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t; done
+
+# ---- Sanitizers and fuzzing (clang; docs/SECURITY.md has the figures) ----
+
+FUZZ_CC ?= clang-14
+SAN_WARN := -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	    -Wmissing-prototypes -Wformat=2 -D_GNU_SOURCE -Iinclude -Iinclude/uapi
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	       -fno-sanitize-recover=all
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# The unit tests of UNIT_TESTS, built by their own rules above with clang and
+# the sanitizers, in bin/asan/ (a tree of links to the sources, so that each
+# test needs no second rule).
+unit-asan:
+	@mkdir -p bin/asan
+	@for f in $(filter-out bin,$(wildcard *)); do ln -sfn ../../$$f bin/asan/$$f; done
+	$(ASAN_ENV) CFLAGS="$(ASAN_CFLAGS)" $(MAKE) -C bin/asan CC=$(FUZZ_CC) KVER=none unit
+
+# libFuzzer targets: tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME.
+# Still to come: "shm", the host side of the shared-memory ring
+# (common/shmproto.c), PENDING on branch chan; see docs/SECURITY.md.
+FUZZ_TARGETS := cmd classifier frame
+FUZZ_SECONDS ?= 60
+CHECK_FUZZ_SECONDS ?= 10
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+	       -fno-sanitize-recover=all $(SAN_WARN)
+FUZZ_BINS := $(FUZZ_TARGETS:%=bin/fuzz/fuzz_%)
+
+bin/fuzz/fuzz_cmd: tests/fuzz/fuzz_cmd.c $(COMMON_CMD) $(HDRS)
+bin/fuzz/fuzz_classifier: tests/fuzz/fuzz_classifier.c common/classifier.c \
+	tests/naive_classifier.h $(HDRS)
+bin/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c common/classifier.c \
+	tests/naive_classifier.h $(HDRS)
+$(FUZZ_BINS):
+	@mkdir -p bin/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	tests/fuzz/run -t $(FUZZ_SECONDS) -s bin/fuzz/summary.txt $(FUZZ_TARGETS)
 
 VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 
@@ -78,6 +124,8 @@ check: deps
 	$(MAKE) lint
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	$(MAKE) vm-check
 
 demo: deps

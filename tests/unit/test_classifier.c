@@ -3,7 +3,8 @@
  * Unit tests of the firewall classifier (common/classifier.c), the same code
  * mbstate.ko builds its tables with. Besides examples, a differential test
  * checks the hash-based lookup against a naive matcher written from the
- * semantics in docs/commands.md, over random rules and frames.
+ * semantics in docs/commands.md (tests/naive_classifier.h, shared with the
+ * fuzz targets), over random rules and frames.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include <mbvisor/classifier.h>
+#include "../naive_classifier.h"
 
 static const uint8_t mac_a[6] = { 0x12, 0x13, 0x14, 0x15, 0x16, 0x17 };
 static const uint8_t mac_b[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
@@ -331,51 +333,6 @@ static void test_selectors(void **state)
 	assert_true(mb_rule_selects(&sel, &rule));	/* D M 1 p ipv4 */
 	sel.cls = MBSTATE_CLASS_IP;
 	assert_false(mb_rule_selects(&sel, &rule));	/* other class */
-}
-
-/* What docs/commands.md says a rule matches, written the slow way. */
-static int naive_match(const struct mb_rule *r, const struct mb_key *k)
-{
-	uint32_t m;
-
-	switch (r->cls) {
-	case MBSTATE_CLASS_MAC:
-		if ((r->fields & MBSTATE_FIELD_S) && memcmp(k->smac, r->src_mac, 6))
-			return 0;
-		if ((r->fields & MBSTATE_FIELD_D) && memcmp(k->dmac, r->dst_mac, 6))
-			return 0;
-		if ((r->fields & MBSTATE_FIELD_P) && k->ethertype != r->ethertype)
-			return 0;
-		return 1;
-	case MBSTATE_CLASS_IP:
-		if (k->ethertype != 0x0800)
-			return 0;
-		m = r->src_plen ? htonl(~0U << (32 - r->src_plen)) : 0;
-		if ((r->fields & MBSTATE_FIELD_S) && (k->saddr & m) != r->src_ip)
-			return 0;
-		m = r->dst_plen ? htonl(~0U << (32 - r->dst_plen)) : 0;
-		if ((r->fields & MBSTATE_FIELD_D) && (k->daddr & m) != r->dst_ip)
-			return 0;
-		if ((r->fields & MBSTATE_FIELD_T) && k->tos != r->tos)
-			return 0;
-		if ((r->fields & MBSTATE_FIELD_P) && k->proto != r->proto)
-			return 0;
-		return 1;
-	case MBSTATE_CLASS_TP:
-		if (k->ethertype != 0x0800 || !k->l4 ||
-		    (k->proto != 6 && k->proto != 17))
-			return 0;
-		if ((r->fields & MBSTATE_FIELD_P) && k->proto != r->proto)
-			return 0;
-		if ((r->fields & MBSTATE_FIELD_S) &&
-		    (k->sport < r->sport_min || k->sport > r->sport_max))
-			return 0;
-		if ((r->fields & MBSTATE_FIELD_D) &&
-		    (k->dport < r->dport_min || k->dport > r->dport_max))
-			return 0;
-		return 1;
-	}
-	return 0;
 }
 
 static uint32_t rnd(uint32_t *s)

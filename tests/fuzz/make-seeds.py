@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# tests/fuzz/make-seeds.py - write the seed corpora of the binary fuzz
+# targets (frame, classifier) into tests/fuzz/corpus/. The files are in git;
+# this script says what each one is and makes them again after a change of
+# an input format. The cmd corpus is plain text, written by hand.
+#
+#   tests/fuzz/make-seeds.py [CORPUS_DIR]
+
+import os
+import struct
+import sys
+
+MB = bytes.fromhex("523456001222")      # the middlebox
+A = bytes.fromhex("121314151617")       # the report's client
+B = bytes.fromhex("020000000001")
+
+
+def ip4(s):
+    return bytes(int(x) for x in s.split("."))
+
+
+def eth(dst, src, etype, payload):
+    return dst + src + struct.pack(">H", etype) + payload
+
+
+def ipv4(proto, src, dst, l4, tos=0, frag=0, options=b""):
+    ihl = 5 + len(options) // 4
+    total = ihl * 4 + len(l4)
+    hdr = struct.pack(">BBHHHBBH4s4s", 0x40 | ihl, tos, total, 1, frag, 64,
+                      proto, 0, ip4(src), ip4(dst))
+    return hdr + options + l4
+
+
+def ports(sport, dport, rest=b""):
+    return struct.pack(">HH", sport, dport) + rest
+
+
+TCP_SYN = bytes(8) + bytes([0x50, 0x02]) + bytes(6)
+
+
+def frames():
+    yield "ipv4-tcp-syn", eth(MB, A, 0x0800, ipv4(6, "10.0.0.1", "10.0.0.2",
+                                                  ports(40000, 22, TCP_SYN)))
+    yield "ipv4-udp-dns", eth(MB, B, 0x0800, ipv4(17, "192.168.7.77",
+                                                  "10.0.0.2",
+                                                  ports(53, 5353, bytes(4))))
+    yield "ipv4-icmp-echo", eth(MB, A, 0x0800,
+                                ipv4(1, "1.1.1.1", "10.0.0.2",
+                                     bytes([8, 0, 0, 0, 0, 1, 0, 1])))
+    yield "ipv4-options-tcp", eth(MB, A, 0x0800,
+                                  ipv4(6, "10.0.0.1", "10.0.0.2",
+                                       ports(1023, 1024, TCP_SYN),
+                                       tos=0xb8, options=bytes([1, 1, 1, 0])))
+    yield "ipv4-max-options-udp", eth(MB, A, 0x0800,
+                                      ipv4(17, "10.0.0.1", "10.0.0.2",
+                                           ports(7, 7, bytes(4)),
+                                           options=bytes(40)))
+    yield "ipv4-first-fragment", eth(MB, A, 0x0800,
+                                     ipv4(6, "10.0.0.1", "10.0.0.2",
+                                          ports(40000, 1500, TCP_SYN),
+                                          frag=0x2000))
+    yield "ipv4-later-fragment", eth(MB, A, 0x0800,
+                                     ipv4(6, "10.0.0.1", "10.0.0.2",
+                                          ports(40000, 1500, TCP_SYN),
+                                          frag=185))
+    yield "ipv4-ports-cut", eth(MB, A, 0x0800,
+                                ipv4(17, "10.0.0.1", "10.0.0.2",
+                                     ports(1, 2)))[:36]
+    yield "ipv4-header-cut", eth(MB, A, 0x0800,
+                                 ipv4(6, "10.0.0.1", "10.0.0.2",
+                                      ports(1, 2)))[:33]
+    bad = bytearray(eth(MB, A, 0x0800, ipv4(6, "10.0.0.1", "10.0.0.2",
+                                            ports(1, 2, TCP_SYN))))
+    bad[14] = 0x44                      # header length 16 bytes
+    yield "ipv4-ihl-4", bytes(bad)
+    bad[14] = 0x65                      # version 6 in an IPv4 EtherType
+    yield "ipv4-version-6", bytes(bad)
+    yield "arp-request", eth(bytes([0xff] * 6), A, 0x0806,
+                             bytes.fromhex("0001080006040001") + A +
+                             ip4("10.0.0.1") + bytes(6) + ip4("10.0.0.2"))
+    yield "ipv6-udp", eth(MB, A, 0x86dd,
+                          bytes.fromhex("60000000000c1140") + bytes(15) +
+                          b"\x01" + bytes(15) + b"\x02" + ports(53, 53, bytes(8)))
+    yield "vlan-ipv4-tcp", eth(MB, A, 0x8100, struct.pack(">HH", 5, 0x0800) +
+                               ipv4(6, "10.0.0.1", "10.0.0.2",
+                                    ports(40000, 22, TCP_SYN)))
+    yield "runt-13", eth(MB, A, 0x0800, b"")[:13]
+    yield "header-only", eth(MB, A, 0x0800, b"")
+
+
+# struct mb_rule records as tests/fuzz/fuzz_classifier.c decodes them
+I, M, T = 1, 2, 3
+P, TOS, S, D = 1, 2, 4, 8
+
+
+def rule(cls, fields, flags=0, tos=0, proto=0, splen=0, dplen=0, pad=0,
+         etype=0, smac=bytes(6), dmac=bytes(6), sip="0.0.0.0", dip="0.0.0.0",
+         sp=(0, 0), dp=(0, 0)):
+    r = bytes([cls, fields, flags, tos, proto, splen, dplen, pad])
+    r += struct.pack(">H", etype) + smac + dmac + ip4(sip) + ip4(dip)
+    r += struct.pack(">HHHH", sp[0], sp[1], dp[0], dp[1])
+    assert len(r) == 38
+    return r
+
+
+def table(seed, rules, frame_list):
+    out = bytes([len(rules)]) + struct.pack("<I", seed) + b"".join(rules)
+    for f in frame_list:
+        out += bytes([len(f)]) + f
+    return out
+
+
+def tables():
+    fr = dict(frames())
+    yield "report-mac-example", table(1, [
+        rule(M, S | P, smac=A, etype=0x0800)],
+        [fr["ipv4-tcp-syn"], fr["ipv4-udp-dns"], fr["arp-request"]])
+    yield "ip-prefix-tos-proto", table(7, [
+        rule(I, S, splen=24, sip="192.168.7.0"),
+        rule(I, TOS | P, tos=0xb8, proto=6),
+        rule(I, S | D | TOS | P, splen=8, sip="10.0.0.0", dplen=32,
+             dip="10.0.0.2", proto=1)],
+        [fr["ipv4-udp-dns"], fr["ipv4-options-tcp"], fr["ipv4-icmp-echo"]])
+    yield "tp-ranges", table(99, [
+        rule(T, D, dp=(1000, 2000)),
+        rule(T, S | P, sp=(53, 53), proto=17),
+        rule(T, S | D | P, sp=(1023, 1023), dp=(1024, 65535), proto=6)],
+        [fr["ipv4-first-fragment"], fr["ipv4-later-fragment"],
+         fr["ipv4-udp-dns"], fr["ipv4-options-tcp"], fr["ipv4-ports-cut"]])
+    yield "mixed-classes", table(0xdeadbeef, [
+        rule(M, D, dmac=MB), rule(M, P, etype=0x86dd),
+        rule(I, P, proto=17), rule(T, S, sp=(7, 7)),
+        rule(M, S | D | P, smac=B, dmac=MB, etype=0x0806)],
+        [f for _, f in frames()])
+    # two rules of 1800 entries fit in the target's limit of 4000, three do not
+    wide = rule(T, S | D, sp=(1, 65534), dp=(1, 65534))
+    yield "wide-ranges-fit", table(3, [wide, wide], [fr["ipv4-tcp-syn"]])
+    yield "wide-ranges-refused", table(3, [wide, wide, wide],
+                                       [fr["ipv4-tcp-syn"]])
+    yield "invalid-rules", table(5, [
+        rule(0, S), rule(M, TOS | S), rule(I, S, flags=1, splen=24,
+                                           sip="10.0.0.5"),
+        rule(T, S, flags=2, sp=(10, 9)), rule(T, P, proto=1),
+        rule(I, S, splen=33), rule(M, 16), rule(M, S, flags=4, pad=1),
+        rule(I, P, proto=6)],
+        [fr["ipv4-tcp-syn"]])
+
+
+def main():
+    top = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "corpus")
+    for sub, gen in (("frame", frames), ("classifier", tables)):
+        d = os.path.join(top, sub)
+        os.makedirs(d, exist_ok=True)
+        for name, data in gen():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+
+
+if __name__ == "__main__":
+    main()
