@@ -121,7 +121,7 @@ for how in --mapped-only ""; do
 	# shellcheck disable=SC2086 # $how: no option or one
 	python3 "$SHM_PY" hold "$d0" "$out" $how &
 	holder=$!
-	mb_wait_for 30 grep -qx ready "$out"
+	mb_wait_for 30 grep -qsx ready "$out"
 	check_fail rmmod mbshm
 	check_ok test -e /sys/module/mbshm
 	check_ok test -e "$s0/doorbell"

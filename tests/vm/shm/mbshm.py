@@ -12,7 +12,7 @@ exit status 1 means the probe itself went wrong.
     ioctl-raw DEV NR            an unknown ioctl number on the device
     count DEV [--nonblock] [--len N] [--watch MASK]
                                 one read(): the counter
-    irq DEV PEER VECTOR[,VECTOR...] [--watch MASK]
+    irq DEV PEER VECTOR[,VECTOR...] [--watch MASK] [--len N]
                                 open, (watch), ring each vector in turn,
                                 wait for POLLIN (60 s), read(): the counter
     wait DEV READY [--read] [--watch MASK]
@@ -214,6 +214,7 @@ def main():
     p.add_argument("peer", type=int)
     p.add_argument("vectors", type=lambda s: [int(v) for v in s.split(",")])
     p.add_argument("--watch", type=lambda s: int(s, 0))
+    p.add_argument("--len", type=int, default=8)
     p = sub.add_parser("poll")
     p.add_argument("dev")
     p.add_argument("ms", type=int)
@@ -283,7 +284,7 @@ def main():
             for v in args.vectors:
                 ring(fd, args.peer, v)
             events = poll_names(fd, 60000)
-            print(read_count(fd) if events == "IN" else f"poll: {events}")
+            print(read_count(fd, args.len) if events == "IN" else f"poll: {events}")
         elif args.cmd == "wait":
             if args.watch is not None:
                 watch(fd, args.watch)
