@@ -32,7 +32,7 @@ mb_defer rm -rf "$tmp"
 # results FILE: the hold probe's findings, sorted, on one line
 results()
 {
-	grep = "$1" | sort | paste -sd ' '
+	grep '=' "$1" | sort | paste -sd ' '
 }
 
 gone="doorbell=ENODEV ioctl=ENODEV ivposition=ENODEV mmap=ENODEV open=ENOENT"
@@ -84,6 +84,7 @@ before=$(ls /sys/class/mbshm)
 # new_dev: the mbshmN that was not there before (fails while there is none)
 new_dev()
 {
+	# shellcheck disable=SC2010 # the names are mbshmN
 	ls /sys/class/mbshm | grep -vxF "$before"
 }
 check_ok host_req plug-plain ivs9 plain9 1048576

@@ -48,7 +48,7 @@ shm_unload()
 shm_load()
 {
 	if [[ ! -e /sys/module/mbshm ]]; then
-		insmod "$SHM_KO" "$@"
+		insmod "$SHM_KO"
 	fi
 	mb_defer shm_unload
 }
