@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make            build every kernel module and userspace program
-# make check      install what is missing, then run every test (unit + VM)
+# make check      install what is missing, then run every test (unit, VM, ivshmem, qemu/)
 # make demo       the host side shown end to end in a QEMU guest
 # make W=1        kernel build with extra warnings (kept at zero)
 #
@@ -30,7 +30,7 @@ COMMON_NL := common/mbnl.c
 PROGS := bin/mbadm
 UNIT_TESTS := bin/test_cmd bin/test_classifier
 
-.PHONY: all modules tools clean check unit vm-check demo deps help
+.PHONY: all modules tools clean check unit vm-check vm-check-shm qemu-check demo deps help
 
 all: modules tools
 
@@ -65,10 +65,21 @@ VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 vm-check: all
 	tests/vm/run $(VM_TESTS)
 
+# mbshm.ko needs a guest with ivshmem devices and their host side running.
+SHM_TESTS ?= $(sort $(wildcard tests/vm/shm/[0-9]*.sh))
+
+vm-check-shm: all
+	tests/vm/run-ivshmem $(SHM_TESTS)
+
+qemu-check:
+	tests/qemu/start-middlebox.sh
+
 check: deps
 	$(MAKE) all W=1
 	$(MAKE) unit
 	$(MAKE) vm-check
+	$(MAKE) vm-check-shm
+	$(MAKE) qemu-check
 
 demo: deps
 	$(MAKE) all
