@@ -77,7 +77,7 @@
 static unsigned int max_vectors = 16;
 module_param(max_vectors, uint, 0444);
 MODULE_PARM_DESC(max_vectors,
-		 "MSI-X vectors to request per device, 1-64 (16); a device with more has its first max_vectors counted");
+		 "MSI-X vectors counted per device, the first ones, 1-64 (16)");
 
 struct mbshm_dev;
 
