@@ -2,7 +2,7 @@
 #
 # make            build every kernel module and userspace program
 # make check      install what is missing, then run every test (unit, unit
-#                 under ASan/UBSan, a short fuzz run, VM)
+#                 under ASan/UBSan, a short fuzz run, VM, ivshmem, qemu/)
 # make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each; see tests/fuzz/run
 # make unit-asan  the unit tests built with clang -fsanitize=address,undefined
 # make demo       the host side shown end to end in a QEMU guest
@@ -35,7 +35,7 @@ UNIT_TESTS := bin/test_cmd bin/test_classifier
 
 .PHONY: all modules tools clean check unit vm-check demo deps help lint \
 	install install-modules install-tools uninstall dkms-source deb \
-	unit-asan fuzz fuzz-build
+	unit-asan fuzz fuzz-build vm-check-shm qemu-check
 
 all: modules tools
 
@@ -120,6 +120,15 @@ lint:
 	if echo "$$out" | grep -qE 'warning:|error:'; then \
 		echo "lint: the kernel build is not warning-free"; exit 1; fi
 
+# mbshm.ko needs a guest with ivshmem devices and their host side running.
+SHM_TESTS ?= $(sort $(wildcard tests/vm/shm/[0-9]*.sh))
+
+vm-check-shm: all
+	tests/vm/run-ivshmem $(SHM_TESTS)
+
+qemu-check:
+	tests/qemu/start-middlebox.sh
+
 check: deps
 	$(MAKE) lint
 	$(MAKE) all
@@ -127,6 +136,8 @@ check: deps
 	$(MAKE) unit-asan
 	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	$(MAKE) vm-check
+	$(MAKE) vm-check-shm
+	$(MAKE) qemu-check
 
 demo: deps
 	$(MAKE) all
@@ -140,7 +151,7 @@ MANDIR ?= $(PREFIX)/share/man
 INCLUDEDIR ?= $(PREFIX)/include
 SYSCONFDIR ?= /etc
 # module name:folder, in load order
-MODULES := mbstate:mbstate mbhook:bridge_hook mbfw:offload_fw
+MODULES := mbstate:mbstate mbhook:bridge_hook mbfw:offload_fw mbshm:guest_driver
 DKMS_SRC := $(DESTDIR)/usr/src/mbvisor-$(VERSION)
 
 install: install-modules install-tools
