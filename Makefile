@@ -26,9 +26,10 @@ JSON_LIBS = $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
 HDRS := $(wildcard include/mbvisor/*.h include/uapi/linux/*.h)
 COMMON_CMD := common/cmd.c
 COMMON_NL := common/mbnl.c
+COMMON_SHM := common/shmproto.c
 
 PROGS := bin/mbadm
-UNIT_TESTS := bin/test_cmd bin/test_classifier
+UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto
 
 .PHONY: all modules tools clean check unit vm-check demo deps help
 
@@ -53,6 +54,9 @@ bin/test_cmd: tests/unit/test_cmd.c $(COMMON_CMD) $(HDRS) | bin
 
 bin/test_classifier: tests/unit/test_classifier.c common/classifier.c $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -o $@ tests/unit/test_classifier.c common/classifier.c $(COMMON_CMD) $(CMOCKA_LIBS)
+
+bin/test_shmproto: tests/unit/test_shmproto.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS) | bin
+	$(CC) $(CFLAGS) -pthread -o $@ tests/unit/test_shmproto.c $(COMMON_SHM) $(COMMON_CMD) $(CMOCKA_LIBS)
 
 deps:
 	scripts/install-deps
