@@ -22,13 +22,17 @@ MNL_LIBS = $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null || echo -lmnl)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 JSON_CFLAGS = $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
 JSON_LIBS = $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
+VIRT_CFLAGS = $(shell $(PKG_CONFIG) --cflags libvirt libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
+VIRT_LIBS = $(shell $(PKG_CONFIG) --libs libvirt libxml-2.0 2>/dev/null || echo -lvirt -lxml2)
+PCI_CFLAGS = $(shell $(PKG_CONFIG) --cflags libpci 2>/dev/null)
+PCI_LIBS = $(shell $(PKG_CONFIG) --libs libpci 2>/dev/null || echo -lpci)
 
 HDRS := $(wildcard include/mbvisor/*.h include/uapi/linux/*.h)
 COMMON_CMD := common/cmd.c
 COMMON_NL := common/mbnl.c
 COMMON_SHM := common/shmproto.c
 
-PROGS := bin/mbadm
+PROGS := bin/mbadm bin/mbhostd bin/mbctl
 UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto
 
 .PHONY: all modules tools clean check unit vm-check demo deps help
@@ -48,6 +52,17 @@ bin:
 
 bin/mbadm: host_reader/mbadm.c $(COMMON_CMD) $(COMMON_NL) $(HDRS) | bin
 	$(CC) $(CFLAGS) $(MNL_CFLAGS) $(JSON_CFLAGS) -o $@ host_reader/mbadm.c $(COMMON_CMD) $(COMMON_NL) $(MNL_LIBS) $(JSON_LIBS)
+
+MBHOSTD_SRCS := host_reader/mbhostd.c host_reader/domain.c host_reader/ivserver.c \
+	$(COMMON_CMD) $(COMMON_NL) $(COMMON_SHM)
+
+bin/mbhostd: $(MBHOSTD_SRCS) host_reader/domain.h host_reader/ivserver.h $(HDRS) | bin
+	$(CC) $(CFLAGS) $(MNL_CFLAGS) $(VIRT_CFLAGS) -pthread -o $@ $(MBHOSTD_SRCS) $(MNL_LIBS) $(VIRT_LIBS)
+
+MBCTL_SRCS := guest_cli/mbctl.c $(COMMON_CMD) $(COMMON_SHM)
+
+bin/mbctl: $(MBCTL_SRCS) $(HDRS) | bin
+	$(CC) $(CFLAGS) $(PCI_CFLAGS) -o $@ $(MBCTL_SRCS) $(PCI_LIBS)
 
 bin/test_cmd: tests/unit/test_cmd.c $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -o $@ tests/unit/test_cmd.c $(COMMON_CMD) $(CMOCKA_LIBS)
