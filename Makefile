@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make            build every kernel module and userspace program
-# make check      install what is missing, then run every test (unit + VM)
+# make check      install what is missing, then run every test (unit, host, VM)
+# make test-fast  the tests that need no VM (unit + host-check)
 # make demo       the host side shown end to end in a QEMU guest
 # make W=1        kernel build with extra warnings (kept at zero)
 #
@@ -35,12 +36,12 @@ COMMON_SHM := common/shmproto.c
 PROGS := bin/mbadm bin/mbhostd bin/mbctl
 UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto
 
-.PHONY: all modules tools clean check unit vm-check demo deps help
+.PHONY: all modules tools clean check unit host-check test-fast vm-check demo deps help
 
 all: modules tools
 
 help:
-	@sed -n '3,10p' Makefile
+	@sed -n '3,11p' Makefile
 
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -73,11 +74,20 @@ bin/test_classifier: tests/unit/test_classifier.c common/classifier.c $(COMMON_C
 bin/test_shmproto: tests/unit/test_shmproto.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -pthread -o $@ tests/unit/test_shmproto.c $(COMMON_SHM) $(COMMON_CMD) $(CMOCKA_LIBS)
 
+bin/fakeguest: tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS) | bin
+	$(CC) $(CFLAGS) -pthread -o $@ tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD)
+
 deps:
 	scripts/install-deps
 
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t; done
+
+# mbhostd and mbctl against /dev/shm files, without a VM or kernel modules.
+host-check: tools bin/fakeguest
+	tests/host/run.sh
+
+test-fast: unit host-check
 
 VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 
@@ -87,6 +97,7 @@ vm-check: all
 check: deps
 	$(MAKE) all W=1
 	$(MAKE) unit
+	$(MAKE) host-check
 	$(MAKE) vm-check
 
 demo: deps

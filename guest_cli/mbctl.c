@@ -654,9 +654,10 @@ static int rule_main(int argc, char *argv[])
 		"       mbctl rule del <MAC> <I|M|T> <mask> <field> [<value>]...";
 
 	HELP(u);
-	if (argc >= 6 && !strcmp(argv[1], "add"))
+	/* The parser says what is missing from a short rule. */
+	if (argc >= 3 && !strcmp(argv[1], "add"))
 		return send_words(argc - 2, argv + 2, "A");
-	if (argc >= 6 && (!strcmp(argv[1], "del") ||
+	if (argc >= 3 && (!strcmp(argv[1], "del") ||
 			  !strcmp(argv[1], "delete")))
 		return send_words(argc - 2, argv + 2, "D");
 	return usage_err(u);
