@@ -2,9 +2,10 @@
 #
 # make            build every kernel module and userspace program
 # make check      install what is missing, then run every test (unit, unit
-#                 under ASan/UBSan, a short fuzz run, VM, ivshmem, qemu/)
+#                 under ASan/UBSan, a short fuzz run, host, VM, ivshmem, qemu/)
 # make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each; see tests/fuzz/run
 # make unit-asan  the unit tests built with clang -fsanitize=address,undefined
+# make test-fast  the tests that need no VM (unit + host-check)
 # make demo       the host side shown end to end in a QEMU guest
 # make W=1        kernel build with extra warnings (kept at zero)
 #
@@ -25,22 +26,28 @@ MNL_LIBS = $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null || echo -lmnl)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 JSON_CFLAGS = $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
 JSON_LIBS = $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
+VIRT_CFLAGS = $(shell $(PKG_CONFIG) --cflags libvirt libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
+VIRT_LIBS = $(shell $(PKG_CONFIG) --libs libvirt libxml-2.0 2>/dev/null || echo -lvirt -lxml2)
+PCI_CFLAGS = $(shell $(PKG_CONFIG) --cflags libpci 2>/dev/null)
+PCI_LIBS = $(shell $(PKG_CONFIG) --libs libpci 2>/dev/null || echo -lpci)
 
 HDRS := $(wildcard include/mbvisor/*.h include/uapi/linux/*.h)
 COMMON_CMD := common/cmd.c
 COMMON_NL := common/mbnl.c
+COMMON_SHM := common/shmproto.c
 
-PROGS := bin/mbadm
-UNIT_TESTS := bin/test_cmd bin/test_classifier
+PROGS := bin/mbadm bin/mbhostd bin/mbctl
+UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto
 
 .PHONY: all modules tools clean check unit vm-check demo deps help lint \
 	install install-modules install-tools uninstall dkms-source deb \
-	unit-asan fuzz fuzz-build vm-check-shm qemu-check
+	unit-asan fuzz fuzz-build vm-check-shm qemu-check \
+	host-check test-fast
 
 all: modules tools
 
 help:
-	@sed -n '3,13p' Makefile
+	@sed -n '3,14p' Makefile
 
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -53,11 +60,28 @@ bin:
 bin/mbadm: host_reader/mbadm.c $(COMMON_CMD) $(COMMON_NL) $(HDRS) | bin
 	$(CC) $(CFLAGS) $(MNL_CFLAGS) $(JSON_CFLAGS) -o $@ host_reader/mbadm.c $(COMMON_CMD) $(COMMON_NL) $(MNL_LIBS) $(JSON_LIBS)
 
+MBHOSTD_SRCS := host_reader/mbhostd.c host_reader/domain.c host_reader/ivserver.c \
+	$(COMMON_CMD) $(COMMON_NL) $(COMMON_SHM)
+
+bin/mbhostd: $(MBHOSTD_SRCS) host_reader/domain.h host_reader/ivserver.h $(HDRS) | bin
+	$(CC) $(CFLAGS) $(MNL_CFLAGS) $(VIRT_CFLAGS) -pthread -o $@ $(MBHOSTD_SRCS) $(MNL_LIBS) $(VIRT_LIBS)
+
+MBCTL_SRCS := guest_cli/mbctl.c $(COMMON_CMD) $(COMMON_SHM)
+
+bin/mbctl: $(MBCTL_SRCS) $(HDRS) | bin
+	$(CC) $(CFLAGS) $(PCI_CFLAGS) -o $@ $(MBCTL_SRCS) $(PCI_LIBS)
+
 bin/test_cmd: tests/unit/test_cmd.c $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -o $@ tests/unit/test_cmd.c $(COMMON_CMD) $(CMOCKA_LIBS)
 
 bin/test_classifier: tests/unit/test_classifier.c common/classifier.c $(COMMON_CMD) $(HDRS) tests/naive_classifier.h | bin
 	$(CC) $(CFLAGS) -o $@ tests/unit/test_classifier.c common/classifier.c $(COMMON_CMD) $(CMOCKA_LIBS)
+
+bin/test_shmproto: tests/unit/test_shmproto.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS) | bin
+	$(CC) $(CFLAGS) -pthread -o $@ tests/unit/test_shmproto.c $(COMMON_SHM) $(COMMON_CMD) $(CMOCKA_LIBS)
+
+bin/fakeguest: tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS) | bin
+	$(CC) $(CFLAGS) -pthread -o $@ tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD)
 
 deps:
 	scripts/install-deps
@@ -107,6 +131,12 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	tests/fuzz/run -t $(FUZZ_SECONDS) -s bin/fuzz/summary.txt $(FUZZ_TARGETS)
 
+# mbhostd and mbctl against /dev/shm files, without a VM or kernel modules.
+host-check: tools bin/fakeguest
+	tests/host/run.sh
+
+test-fast: unit host-check
+
 VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 
 # t80-deploy builds the modules with DKMS inside the guest: minutes under TCG
@@ -133,6 +163,7 @@ check: deps
 	$(MAKE) lint
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) host-check
 	$(MAKE) unit-asan
 	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	$(MAKE) vm-check

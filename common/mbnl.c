@@ -830,6 +830,11 @@ void mbnl_close(struct mbnl *nl)
 	free(nl);
 }
 
+uint16_t mbnl_family_id(const struct mbnl *nl)
+{
+	return nl->family;
+}
+
 /* --- Commands ----------------------------------------------------------- */
 
 int mbnl_exec(struct mbnl *nl, const struct mb_cmd *cmd,

@@ -59,6 +59,11 @@ struct mbnl_event {
 struct mbnl *mbnl_open(char *err, size_t errlen);
 void mbnl_close(struct mbnl *nl);
 
+/* The family's id, as resolved by mbnl_open(). The kernel gives a family a
+ * new id each time it registers, so a changed id means mbstate.ko was
+ * reloaded (mbhostd keeps it to notice a reload while it was not running). */
+uint16_t mbnl_family_id(const struct mbnl *nl);
+
 /* Runs one parsed command (any op but MB_OP_QUERY) against the registry. */
 int mbnl_exec(struct mbnl *nl, const struct mb_cmd *cmd,
 	      char *err, size_t errlen);
