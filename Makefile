@@ -40,7 +40,7 @@ PROGS := bin/mbadm bin/mbhostd bin/mbctl
 UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto
 
 .PHONY: all modules tools clean check unit vm-check demo deps help lint \
-	install install-modules install-tools uninstall dkms-source deb \
+	install install-modules install-tools install-host install-guest uninstall dkms-source deb \
 	unit-asan fuzz fuzz-build vm-check-shm qemu-check \
 	host-check test-fast
 
@@ -134,6 +134,7 @@ fuzz: fuzz-build
 # mbhostd and mbctl against /dev/shm files, without a VM or kernel modules.
 host-check: tools bin/fakeguest
 	tests/host/run.sh
+	tests/host/libvirt-hook.sh
 
 test-fast: unit host-check
 
@@ -191,21 +192,45 @@ install-modules: modules
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) \
 		INSTALL_MOD_DIR=updates/mbvisor CONFIG_MODULE_SIG_ALL= modules_install
 
-install-tools: tools
+HOST_MAN := $(wildcard docs/man/mbadm.8 docs/man/mbhostd.8)
+GUEST_MAN := $(wildcard docs/man/mbctl.8 docs/man/mbshm.4)
+SYSTEMDUNITDIR ?= /lib/systemd/system
+LIBVIRT_HOOK := $(SYSCONFDIR)/libvirt/hooks/qemu.d/mbvisor
+INSTALLED := $(SBINDIR)/mbadm $(SBINDIR)/mbhostd $(SBINDIR)/mbctl \
+	$(INCLUDEDIR)/linux/mbstate.h $(INCLUDEDIR)/linux/mbshm.h \
+	$(SYSCONFDIR)/modules-load.d/mbvisor.conf \
+	$(SYSTEMDUNITDIR)/mbhostd@.service $(LIBVIRT_HOOK) \
+	$(foreach m,$(HOST_MAN) $(GUEST_MAN),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+
+install-tools: install-host install-guest
+
+# The KVM host: the admin tool, the channel daemon, its unit and hook.
+install-host: tools
 	install -D -m 0755 bin/mbadm $(DESTDIR)$(SBINDIR)/mbadm
-	install -D -m 0644 docs/man/mbadm.8 $(DESTDIR)$(MANDIR)/man8/mbadm.8
+	install -D -m 0755 bin/mbhostd $(DESTDIR)$(SBINDIR)/mbhostd
 	install -D -m 0644 include/uapi/linux/mbstate.h \
 		$(DESTDIR)$(INCLUDEDIR)/linux/mbstate.h
 	install -D -m 0644 packaging/mbvisor.modules-load.conf \
 		$(DESTDIR)$(SYSCONFDIR)/modules-load.d/mbvisor.conf
+	install -D -m 0644 packaging/mbhostd@.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/mbhostd@.service
+	install -D -m 0755 packaging/libvirt-hook-qemu $(DESTDIR)$(LIBVIRT_HOOK)
+	for m in $(HOST_MAN); do s=$${m##*.}; \
+		install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+
+# The middlebox VM: mbctl (mbshm.ko comes with the DKMS sources).
+install-guest: tools
+	install -D -m 0755 bin/mbctl $(DESTDIR)$(SBINDIR)/mbctl
+	install -D -m 0644 include/uapi/linux/mbshm.h \
+		$(DESTDIR)$(INCLUDEDIR)/linux/mbshm.h
+	for m in $(GUEST_MAN); do s=$${m##*.}; \
+		install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 
 uninstall:
 	rm -f $(foreach m,$(MODULES),$(DESTDIR)/lib/modules/$(KVER)/updates/mbvisor/$(word 2,$(subst :, ,$(m)))/$(word 1,$(subst :, ,$(m))).ko)
 	-rmdir -p $(foreach m,$(MODULES),$(DESTDIR)/lib/modules/$(KVER)/updates/mbvisor/$(word 2,$(subst :, ,$(m)))) 2>/dev/null
 	$(if $(DESTDIR),,-depmod $(KVER))
-	rm -f $(DESTDIR)$(SBINDIR)/mbadm $(DESTDIR)$(MANDIR)/man8/mbadm.8 \
-		$(DESTDIR)$(INCLUDEDIR)/linux/mbstate.h \
-		$(DESTDIR)$(SYSCONFDIR)/modules-load.d/mbvisor.conf
+	rm -f $(foreach f,$(INSTALLED),$(DESTDIR)$(f))
 
 # The module sources as DKMS wants them, in /usr/src/mbvisor-VERSION.
 dkms-source:
