@@ -28,7 +28,7 @@ COMMON_CMD := common/cmd.c
 COMMON_NL := common/mbnl.c
 
 PROGS := bin/mbadm
-UNIT_TESTS := bin/test_cmd bin/test_classifier
+UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_maglev
 
 .PHONY: all modules tools clean check unit vm-check demo deps help
 
@@ -53,6 +53,9 @@ bin/test_cmd: tests/unit/test_cmd.c $(COMMON_CMD) $(HDRS) | bin
 
 bin/test_classifier: tests/unit/test_classifier.c common/classifier.c $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -o $@ tests/unit/test_classifier.c common/classifier.c $(COMMON_CMD) $(CMOCKA_LIBS)
+
+bin/test_maglev: tests/unit/test_maglev.c common/maglev.c $(HDRS) | bin
+	$(CC) $(CFLAGS) -o $@ tests/unit/test_maglev.c common/maglev.c $(CMOCKA_LIBS)
 
 deps:
 	scripts/install-deps
