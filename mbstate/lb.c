@@ -597,7 +597,8 @@ static int mbstate_backend_doit(struct genl_info *info, bool del)
 	if (ret)
 		goto out;
 	mn->gen++;
-	mbstate_notify_mb(mn, mb, MBSTATE_CMD_SET_MB);
+	mbstate_notify_mb(mn, mb, del ? MBSTATE_CMD_DEL_BACKEND :
+					MBSTATE_CMD_NEW_BACKEND);
 out:
 	mutex_unlock(&mbstate_mutex);
 	kfree(req);

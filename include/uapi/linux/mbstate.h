@@ -93,7 +93,9 @@
  *   The middlebox must be registered for MBSTATE_SVC_L. Adds the backend, or,
  *   if the configuration has it, replaces its MAC and weight. Weight 0 keeps
  *   the backend configured but gives it no new flow (standby). A new
- *   configuration (and Maglev table) is published in one step.
+ *   configuration (and Maglev table) is published in one step. Announced
+ *   on the "changes" group as MBSTATE_CMD_NEW_BACKEND with the middlebox's
+ *   whole state (as a GET_MB reply).
  *
  * MBSTATE_CMD_DEL_BACKEND  (text command "D <MAC> L <IP>")
  * -----------------------
@@ -101,7 +103,8 @@
  *   only). Removes the backend from the configuration: it takes no new flow,
  *   its established flows stay on it until they end (it is then reported as
  *   MBSTATE_BE_DRAINING), and no flow of another backend moves. Removing a
- *   backend that is not configured is refused (ENOENT).
+ *   backend that is not configured is refused (ENOENT). Announced as
+ *   MBSTATE_CMD_DEL_BACKEND with the middlebox's whole state.
  *
  * MBSTATE_CMD_GET_FLOW  (dump only)
  * --------------------
