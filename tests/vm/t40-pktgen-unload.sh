@@ -77,6 +77,9 @@ churn &
 churner=$!
 for cycle in 1 2 3 4 5; do
 	sleep 1
+	if [[ -e /sys/module/mblb ]]; then
+		check_ok rmmod mblb
+	fi
 	check_ok rmmod mbfw
 	check_ok rmmod mbhook
 	check_ok rmmod mbstate
