@@ -275,6 +275,15 @@ static bool mblb_rewrite(struct sk_buff *skb, const struct mblb_pkt *p,
 	return true;
 }
 
+static void mblb_be_new_flow(struct mblb_backend *be)
+{
+	struct mblb_be_pcpu *st = this_cpu_ptr(be->stats);
+
+	u64_stats_update_begin(&st->syncp);
+	u64_stats_inc(&st->v[MBLB_BE_NEW_FLOWS]);
+	u64_stats_update_end(&st->syncp);
+}
+
 static void mblb_be_count(struct mblb_backend *be, unsigned int packets,
 			  unsigned int bytes, unsigned int len)
 {
@@ -355,7 +364,8 @@ static struct mblb_flow *mblb_flow_create(const struct net *net,
 	struct mblb_key r;
 
 	mblb_reply_key(&p->k, be->ip, &r);
-	spin_lock(&mblb_lock);
+	/* BH is disabled here already; _bh keeps this true for any caller */
+	spin_lock_bh(&mblb_lock);
 	f = mblb_lookup_fwd(net, &p->k);
 	if (f) {
 		*why = MBLB_EXISTS;
@@ -396,7 +406,7 @@ static struct mblb_flow *mblb_flow_create(const struct net *net,
 	atomic_inc(&ln->flows);
 	*why = MBLB_CREATED;
 out:
-	spin_unlock(&mblb_lock);
+	spin_unlock_bh(&mblb_lock);
 	return f;
 }
 
@@ -479,7 +489,7 @@ static struct mblb_flow *mblb_new_flow(struct mb_entry *mb,
 	switch (why) {
 	case MBLB_CREATED:
 		mb_lb_count(mb, MB_LB_NEW_FLOWS, 1);
-		mblb_be_count(cb->be, MBLB_BE_NEW_FLOWS, MBLB_BE_NEW_FLOWS, 0);
+		mblb_be_new_flow(cb->be);
 		break;
 	case MBLB_FULL:
 		mb_lb_count(mb, MB_LB_TABLE_FULL, 1);
@@ -735,33 +745,40 @@ static u8 mblb_flow_state(const struct mblb_flow *f)
 	return MBSTATE_FLOW_NEW;
 }
 
+/* Process context; looks at MBLB_GC_CHUNK slots per lock hold. */
 static bool mblb_flow_next(const struct net *net, const u8 *mac,
 			   unsigned long *pos, struct mb_lb_flow_info *out)
 {
-	unsigned long i, now = jiffies;
+	unsigned long i = *pos, end;
 	bool found = false;
 
-	spin_lock_bh(&mblb_lock);
-	for (i = *pos; i < max_flows && !found; i++) {
-		const struct mblb_flow *f = &mblb_flows[i];
+	while (i < max_flows && !found) {
+		end = min_t(unsigned long, i + MBLB_GC_CHUNK, max_flows);
+		spin_lock_bh(&mblb_lock);
+		for (; i < end && !found; i++) {
+			const struct mblb_flow *f = &mblb_flows[i];
 
-		if (!test_bit(MBLB_F_LIVE, &f->flags) ||
-		    test_bit(MBLB_F_DEAD, &f->flags) || f->net != net ||
-		    (mac && !ether_addr_equal(mac, f->mb_mac)))
-			continue;
-		ether_addr_copy(out->mb_mac, f->mb_mac);
-		ether_addr_copy(out->be_mac, f->be_mac);
-		out->client_ip = f->key.saddr;
-		out->vip = f->key.daddr;
-		out->be_ip = f->be_ip;
-		out->client_port = f->key.sport;
-		out->vip_port = f->key.dport;
-		out->proto = f->key.proto;
-		out->state = mblb_flow_state(f);
-		out->idle_ms = jiffies_to_msecs(now - READ_ONCE(f->last));
-		found = true;
+			if (!test_bit(MBLB_F_LIVE, &f->flags) ||
+			    test_bit(MBLB_F_DEAD, &f->flags) ||
+			    f->net != net ||
+			    (mac && !ether_addr_equal(mac, f->mb_mac)))
+				continue;
+			ether_addr_copy(out->mb_mac, f->mb_mac);
+			ether_addr_copy(out->be_mac, f->be_mac);
+			out->client_ip = f->key.saddr;
+			out->vip = f->key.daddr;
+			out->be_ip = f->be_ip;
+			out->client_port = f->key.sport;
+			out->vip_port = f->key.dport;
+			out->proto = f->key.proto;
+			out->state = mblb_flow_state(f);
+			out->idle_ms = jiffies_to_msecs(jiffies -
+							READ_ONCE(f->last));
+			found = true;
+		}
+		spin_unlock_bh(&mblb_lock);
+		cond_resched();
 	}
-	spin_unlock_bh(&mblb_lock);
 	*pos = i;
 	return found;
 }
