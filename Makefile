@@ -37,7 +37,7 @@ COMMON_NL := common/mbnl.c
 COMMON_SHM := common/shmproto.c
 
 PROGS := bin/mbadm bin/mbhostd bin/mbctl
-UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto
+UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto bin/test_maglev
 
 .PHONY: all modules tools clean check unit vm-check demo deps help lint \
 	install install-modules install-tools install-host install-guest uninstall dkms-source deb \
@@ -82,6 +82,9 @@ bin/test_shmproto: tests/unit/test_shmproto.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS
 
 bin/fakeguest: tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -pthread -o $@ tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD)
+
+bin/test_maglev: tests/unit/test_maglev.c common/maglev.c $(HDRS) | bin
+	$(CC) $(CFLAGS) -o $@ tests/unit/test_maglev.c common/maglev.c $(CMOCKA_LIBS)
 
 deps:
 	scripts/install-deps
@@ -183,7 +186,7 @@ MANDIR ?= $(PREFIX)/share/man
 INCLUDEDIR ?= $(PREFIX)/include
 SYSCONFDIR ?= /etc
 # module name:folder, in load order
-MODULES := mbstate:mbstate mbhook:bridge_hook mbfw:offload_fw mbshm:guest_driver
+MODULES := mbstate:mbstate mbhook:bridge_hook mbfw:offload_fw mblb:offload_lb mbshm:guest_driver
 DKMS_SRC := $(DESTDIR)/usr/src/mbvisor-$(VERSION)
 
 install: install-modules install-tools

@@ -266,10 +266,14 @@ struct mb_entry *mbstate_mb_new(struct mbstate_net *mn, const u8 *mac,
 	if (!mb)
 		return NULL;
 	mb->stats = netdev_alloc_pcpu_stats(struct mb_pcpu_stats);
-	if (!mb->stats) {
+	mb->lb_stats = netdev_alloc_pcpu_stats(struct mb_lb_pcpu_stats);
+	if (!mb->stats || !mb->lb_stats) {
+		free_percpu(mb->stats);
+		free_percpu(mb->lb_stats);
 		kfree(mb);
 		return NULL;
 	}
+	INIT_LIST_HEAD(&mb->lb_backends);
 	ether_addr_copy(mb->mac, mac);
 	mb->ip = ip;
 	mb->enabled = true;
@@ -287,12 +291,14 @@ static void mbstate_mb_free_rcu(struct rcu_head *head)
 	if (rs)
 		mbstate_ruleset_free_now(rs, true);
 	free_percpu(mb->stats);
+	free_percpu(mb->lb_stats);
 	kfree(mb);
 }
 
 void mbstate_mb_del(struct mbstate_net *mn, struct mb_entry *mb)
 {
 	lockdep_assert_held(&mbstate_mutex);
+	mbstate_lb_clear(mn, mb);
 	hash_del_rcu(&mb->hnode);
 	list_del(&mb->list);
 	mn->count--;
@@ -329,7 +335,7 @@ void mbstate_service_set(unsigned int service_bit, bool available)
 			if (service_bit == MBSTATE_SVC_F_BIT)
 				mbstate_fw_clear(mb);
 			if (service_bit == MBSTATE_SVC_L_BIT)
-				memset(&mb->lb, 0, sizeof(mb->lb));
+				mbstate_lb_clear(mn, mb);
 			mn->gen++;
 			if (mb->services) {
 				mbstate_notify_mb(mn, mb, MBSTATE_CMD_SET_MB);
@@ -351,6 +357,8 @@ static int __net_init mbstate_net_init(struct net *net)
 	struct mbstate_net *mn = mbstate_pernet(net);
 
 	hash_init(mn->table);
+	hash_init(mn->lb_index);
+	atomic_set(&mn->lb_unlearned, 0);
 	INIT_LIST_HEAD(&mn->mbs);
 	mn->net = net;
 	mn->gen = 1;

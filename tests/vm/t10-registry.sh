@@ -47,7 +47,9 @@ log "# refusals: exit 1, the kernel's sentence, nothing changed"
 before=$(registry)
 expect 1 "already registered" mbadm cmd "R F $MB 10.129.126.115"
 expect 1 "another IPv4" mbadm cmd "R F $MB 10.129.126.116"
+rmmod mblb 2>/dev/null || true
 expect 1 "modprobe mblb" mbadm cmd "R L $MB2 10.0.0.2 0 0.0.0.0 10.0.0.9"
+mb_load_modules
 expect 1 "no middlebox" mbadm cmd "X $MB2"
 expect 1 "no middlebox" mbadm cmd "A $MB2 M 4 s 12:13:14:15:16:17"
 expect 1 "no rule" mbadm cmd "D $MB T 4 s"
