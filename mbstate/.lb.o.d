@@ -1,4 +1,4 @@
-lb.o: /work/wt/lb/mbstate/lb.c \
+lb.o: /work/main/mbstate/lb.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler-version.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/kconfig.h \
  include/generated/autoconf.h \
@@ -717,12 +717,12 @@ lb.o: /work/wt/lb/mbstate/lb.c \
  /usr/src/linux-headers-6.1.0-56-common/include/net/fib_rules.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/fib_rules.h \
  /usr/src/linux-headers-6.1.0-56-common/include/net/fib_notifier.h \
- /work/wt/lb/mbstate/../include/mbvisor/maglev.h \
- /work/wt/lb/mbstate/mbstate.h \
- /work/wt/lb/mbstate/../include/mbvisor/kernel.h \
+ /work/main/mbstate/../include/mbvisor/maglev.h \
+ /work/main/mbstate/mbstate.h \
+ /work/main/mbstate/../include/mbvisor/kernel.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/netfilter.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/netfilter/nf_conntrack_zones_common.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/netfilter/nf_conntrack_tuple_common.h \
- /work/wt/lb/mbstate/../include/mbvisor/classifier.h \
- /work/wt/lb/mbstate/../include/mbvisor/rule.h \
- /work/wt/lb/mbstate/../include/uapi/linux/mbstate.h
+ /work/main/mbstate/../include/mbvisor/classifier.h \
+ /work/main/mbstate/../include/mbvisor/rule.h \
+ /work/main/mbstate/../include/uapi/linux/mbstate.h

@@ -35,7 +35,7 @@ log "# the packages install, and DKMS builds the modules"
 mb_unload_modules
 check_ok dpkg -i "${DEBS[@]}"
 check_ok sh -c "dkms status | grep -q 'mbvisor/$VERSION, $KV, .*: installed'"
-for m in mbstate mbhook mbfw mbshm; do
+for m in mbstate mbhook mbfw mblb mbshm; do
 	check_ok sh -c "modinfo -n $m | grep -q '^/lib/modules/$KV/updates/dkms/$m.ko'"
 done
 
@@ -52,11 +52,11 @@ check_ok systemd-analyze verify mbhostd@fw1.service
 check_ok test -x /etc/libvirt/hooks/qemu.d/mbvisor
 check_ok test -x /usr/sbin/mbhostd
 check_ok test -x /usr/sbin/mbctl
-check_eq mbfw "$(grep -v '^#' /etc/modules-load.d/mbvisor.conf)" \
+check_eq "mbfw mblb" "$(grep -v '^#' /etc/modules-load.d/mbvisor.conf | xargs)" \
 	"modules loaded at boot"
 
 log "# removal leaves nothing behind"
-check_ok modprobe -r mbfw mbhook mbstate
+check_ok modprobe -r mbfw mblb mbhook mbstate
 check_ok dpkg -P mbvisor-host mbvisor-guest mbvisor-dkms
 check_eq "" "$(dkms status 2>/dev/null | grep mbvisor || true)" "dkms status"
 check_fail test -e "/usr/src/mbvisor-$VERSION"
