@@ -442,7 +442,7 @@ static const struct file_operations mbshm_fops = {
 	.unlocked_ioctl = mbshm_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.mmap = mbshm_mmap,
-	.llseek = no_llseek,
+	/* No .llseek: stream_open() makes lseek fail with ESPIPE. */
 };
 
 /* ---- sysfs: /sys/class/mbshm/mbshmN/ ---- */

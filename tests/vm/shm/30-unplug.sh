@@ -91,6 +91,11 @@ check_ok host_req plug-plain ivs9 plain9 1048576
 check_ok mb_wait_for 60 new_dev
 new=$(new_dev)
 d9=/dev/$new
+lowest=0
+while [[ -e /sys/class/mbshm/mbshm$lowest ]] && [[ mbshm$lowest != "$new" ]]; do
+	lowest=$((lowest + 1))
+done
+check_eq "mbshm$lowest" "$new" "the new device has the lowest free number"
 log "hot-plugged: $d9 at $(basename "$(readlink "/sys/class/mbshm/$new/device")")"
 check_eq 1048576 "$(<"/sys/class/mbshm/$new/shm_size")" "its size"
 p9=$(random_hex 40)

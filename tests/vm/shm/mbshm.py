@@ -33,6 +33,17 @@ exit status 1 means the probe itself went wrong.
                                 blocked in read() meanwhile; with
                                 --mapped-only the file is closed once
                                 mapped, and it waits to be killed
+    hammer PCIADDR N [--progress FILE]
+                                N rounds of open, GET_INFO, mmap, store,
+                                load, poll, doorbell to itself (if it has
+                                one), non-blocking read, close, on the
+                                mbshm device of that PCI device, whatever
+                                it is at the moment; ENODEV, ENOENT, ENXIO
+                                and EAGAIN are expected while devices come
+                                and go, anything else ends it with exit 1;
+                                prints "ok=ROUNDS gone=ROUNDS"; may die of
+                                SIGBUS (a mapping zapped under it); each
+                                good round appends a byte to FILE
 """
 import argparse
 import errno
@@ -189,6 +200,51 @@ def hold(args):
     os.close(fd)
 
 
+def hammer(args):
+    expected = (errno.ENODEV, errno.ENOENT, errno.ENXIO, errno.EAGAIN)
+    ok = gone = 0
+    for _ in range(args.n):
+        names = []
+        try:
+            names = os.listdir(f"/sys/bus/pci/devices/{args.pci}/mbshm")
+        except OSError:
+            pass
+        if not names:
+            gone += 1
+            time.sleep(0.01)
+            continue
+        fd = -1
+        try:
+            fd = os.open("/dev/" + names[0], os.O_RDWR)
+            info = get_info(fd)
+            m = map_dev(fd, 0, mmap.PAGESIZE)
+            m[8:12] = b"ham!"
+            _ = m[100]
+            poll_names(fd, 0)
+            if info["flags"] & 1:
+                ring(fd, info["ivposition"], 0)
+            os.set_blocking(fd, False)
+            try:
+                read_count(fd)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EOPNOTSUPP):
+                    raise
+            m.close()
+            ok += 1
+            if args.progress:
+                with open(args.progress, "a") as f:
+                    f.write(".")
+        except OSError as e:
+            if e.errno not in expected:
+                print(f"hammer: unexpected {ename(e)}: {e}")
+                sys.exit(1)
+            gone += 1
+        finally:
+            if fd >= 0:
+                os.close(fd)
+    print(f"ok={ok} gone={gone}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -241,6 +297,10 @@ def main():
     p.add_argument("out")
     p.add_argument("--reader", action="store_true")
     p.add_argument("--mapped-only", action="store_true")
+    p = sub.add_parser("hammer")
+    p.add_argument("pci")
+    p.add_argument("n", type=int)
+    p.add_argument("--progress")
     p = sub.add_parser("wait")
     p.add_argument("dev")
     p.add_argument("ready")
@@ -250,6 +310,9 @@ def main():
 
     if args.cmd == "hold":
         hold(args)
+        return
+    if args.cmd == "hammer":
+        hammer(args)
         return
     rdonly = args.cmd == "mmap" and args.rdonly
     try:
