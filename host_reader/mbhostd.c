@@ -964,6 +964,30 @@ static const char *unavailable(const char *why)
 	return msg;
 }
 
+/*
+ * Fault injection for the restart tests (tests/vm/t60-mbhostd.sh):
+ * MBHOSTD_FAULT=before-exec[:N] or after-exec[:N] makes mbhostd die with
+ * _exit(99), as kill -9 would, around its N-th netlink command (default
+ * the first): after "pending" was recorded, before or after the kernel ran
+ * it. Nothing else reads the variable.
+ */
+static void fault(const char *point)
+{
+	static long count;
+	const char *f = getenv("MBHOSTD_FAULT");
+	size_t n = strlen(point);
+	long want = 1;
+
+	if (!f || strncmp(f, point, n) || (f[n] && f[n] != ':'))
+		return;
+	if (f[n] == ':')
+		want = strtol(f + n + 1, NULL, 10);
+	if (++count == want) {
+		logmsg(LOG_WARNING, "MBHOSTD_FAULT=%s: dying here", f);
+		_exit(99);
+	}
+}
+
 /* Runs @cmd against the kernel with the exactly-once protocol: the state
  * file says "pending" while the kernel may be working on it. */
 static void apply(struct vm *vm, const struct mb_cmd *cmd,
@@ -993,7 +1017,9 @@ static void apply(struct vm *vm, const struct mb_cmd *cmd,
 		return;
 	}
 
+	fault("before-exec");
 	ret = mbnl_exec(nl, cmd, err, sizeof(err));
+	fault("after-exec");
 	if (!ret) {
 		ms_apply(m, cmd);
 		snprintf(msg, sizeof(msg), "ok: %s", text);

@@ -1,4 +1,4 @@
-registry.o: /work/main/mbstate/registry.c \
+registry.o: /work/wt/chan/mbstate/registry.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler-version.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/kconfig.h \
  include/generated/autoconf.h \
@@ -684,15 +684,15 @@ registry.o: /work/main/mbstate/registry.c \
  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/unaligned.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/unaligned/packed_struct.h \
  /usr/src/linux-headers-6.1.0-56-common/include/net/netns/generic.h \
- /work/main/mbstate/mbstate.h \
+ /work/wt/chan/mbstate/mbstate.h \
  /usr/src/linux-headers-6.1.0-56-common/include/net/genetlink.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/genetlink.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/genetlink.h \
  /usr/src/linux-headers-6.1.0-56-common/include/net/netlink.h \
- /work/main/mbstate/../include/mbvisor/kernel.h \
+ /work/wt/chan/mbstate/../include/mbvisor/kernel.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/netfilter.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/netfilter/nf_conntrack_zones_common.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/netfilter/nf_conntrack_tuple_common.h \
- /work/main/mbstate/../include/mbvisor/classifier.h \
- /work/main/mbstate/../include/mbvisor/rule.h \
- /work/main/mbstate/../include/uapi/linux/mbstate.h
+ /work/wt/chan/mbstate/../include/mbvisor/classifier.h \
+ /work/wt/chan/mbstate/../include/mbvisor/rule.h \
+ /work/wt/chan/mbstate/../include/uapi/linux/mbstate.h
