@@ -495,7 +495,9 @@ static int transact(const struct mb_cmd *cmd, bool print_ok)
 	}
 
 	if (r->status == MBSHM_ST_OK) {
-		if (print_ok && !opt_quiet && r->len)
+		/* A query's answer is the point of it, even with -q. */
+		if (print_ok && r->len &&
+		    (!opt_quiet || cmd->op == MB_OP_QUERY))
 			printf("%s\n", r->msg);
 		rc = 0;
 	} else {
