@@ -1094,6 +1094,12 @@ static bool process_vm(struct vm *vm, uint64_t now)
 
 	if (now < vm->resume_at)
 		return false;
+	/* Answers a failed state write left behind go first: nothing new is
+	 * taken while the host cannot record what it does. */
+	if (vm->nunpub && commit(vm)) {
+		vm->resume_at = now + 1000;
+		return false;
+	}
 	n = mbshm_host_pending(vm->base, &vm->l, vm->next);
 	if (n < 0) {
 		if (vm->host_status != MBSHM_HS_BAD_PROD) {
@@ -1335,8 +1341,8 @@ static int start_vm(struct vm *vm)
 	vm->poll_ms = opt.poll_min;
 	vm->tokens = opt.burst;
 	vm->refill_at = now_ms();
-	publish_header(vm);
-	/* Answers saved but maybe not yet written into the ring. */
+	/* Answers saved but maybe not yet written into the ring: into their
+	 * slots before the header moves cmd_cons past them. */
 	{
 		size_t n = vm->nunpub;
 
@@ -1348,6 +1354,7 @@ static int start_vm(struct vm *vm)
 					   vm->unpub[i].msg,
 					   vm->unpub[i].len);
 	}
+	publish_header(vm);
 
 	if (nl_get(err, sizeof(err))) {
 		reloaded = vm->family && vm->family != mbnl_family_id(nl);
