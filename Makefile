@@ -36,7 +36,7 @@ COMMON_SHM := common/shmproto.c
 PROGS := bin/mbadm bin/mbhostd bin/mbctl
 UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto
 
-.PHONY: all modules tools clean check unit host-check test-fast vm-check demo deps help
+.PHONY: all modules tools clean check unit host-check test-fast e2e-ivshmem vm-check demo deps help
 
 all: modules tools
 
@@ -88,6 +88,11 @@ host-check: tools bin/fakeguest
 	tests/host/run.sh
 
 test-fast: unit host-check
+
+# mbctl in a QEMU guest against mbhostd here, through ivshmem-plain and
+# ivshmem-doorbell devices (one more boot; not part of check).
+e2e-ivshmem: all bin/fakeguest
+	tests/host/ivshmem-e2e.sh
 
 VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 

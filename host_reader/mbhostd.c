@@ -1755,8 +1755,12 @@ static int run(void)
 				break;
 			case SRC_HOSTEV:
 				if (ivserver_drain(&s->vm->srv,
-						   (unsigned int)s->idx))
+						   (unsigned int)s->idx)) {
 					s->vm->rung = true;
+					logmsg(LOG_DEBUG,
+					       "vm %s: doorbell rung on vector %d",
+					       s->vm->name, s->idx);
+				}
 				break;
 			}
 		}
