@@ -42,7 +42,7 @@ UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto bin/test_maglev
 .PHONY: all modules tools clean check unit vm-check demo deps help lint \
 	install install-modules install-tools install-host install-guest uninstall dkms-source deb \
 	unit-asan fuzz fuzz-build vm-check-shm qemu-check \
-	host-check test-fast
+	host-check test-fast e2e-ivshmem
 
 all: modules tools
 
@@ -140,6 +140,11 @@ host-check: tools bin/fakeguest
 	tests/host/libvirt-hook.sh
 
 test-fast: unit host-check
+
+# mbctl in a QEMU guest against mbhostd here, through ivshmem-plain and
+# ivshmem-doorbell devices (one more boot; not part of check).
+e2e-ivshmem: all bin/fakeguest
+	tests/host/ivshmem-e2e.sh
 
 VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 

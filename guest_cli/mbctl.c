@@ -420,7 +420,7 @@ static int transact(const struct mb_cmd *cmd, bool print_ok)
 	start = now_s();
 	deadline = start + opt_timeout;
 	for (;;) {
-		if (flock(c.fd, LOCK_EX | LOCK_NB)) {
+		if (flock(c.fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
 			if (now_s() > deadline) {
 				ret = -EAGAIN;
 				break;
@@ -428,6 +428,7 @@ static int transact(const struct mb_cmd *cmd, bool print_ok)
 			wait_a_bit(&c, false, 0.005);
 			continue;
 		}
+		/* (A file that cannot be locked at all is used unlocked.) */
 		mbshm_read_header(c.base, &h);
 		ret = mbshm_guest_submit(c.base, &c.l, framed, strlen(framed),
 					 &seq);
@@ -495,7 +496,9 @@ static int transact(const struct mb_cmd *cmd, bool print_ok)
 	}
 
 	if (r->status == MBSHM_ST_OK) {
-		if (print_ok && !opt_quiet && r->len)
+		/* A query's answer is the point of it, even with -q. */
+		if (print_ok && r->len &&
+		    (!opt_quiet || cmd->op == MB_OP_QUERY))
 			printf("%s\n", r->msg);
 		rc = 0;
 	} else {

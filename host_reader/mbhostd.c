@@ -159,6 +159,10 @@ struct vm {
 	size_t nmacs;
 
 	int shm_fd;
+	int lock_fd;
+	dev_t shm_dev, failed_dev;
+	ino_t shm_ino, failed_ino;
+	bool waiting;			/* for the VM to create its memory */
 	void *base;
 	struct mbshm_layout l;
 	char state_path[PATH_MAX];
@@ -964,6 +968,30 @@ static const char *unavailable(const char *why)
 	return msg;
 }
 
+/*
+ * Fault injection for the restart tests (tests/vm/t60-mbhostd.sh):
+ * MBHOSTD_FAULT=before-exec[:N] or after-exec[:N] makes mbhostd die with
+ * _exit(99), as kill -9 would, around its N-th netlink command (default
+ * the first): after "pending" was recorded, before or after the kernel ran
+ * it. Nothing else reads the variable.
+ */
+static void fault(const char *point)
+{
+	static long count;
+	const char *f = getenv("MBHOSTD_FAULT");
+	size_t n = strlen(point);
+	long want = 1;
+
+	if (!f || strncmp(f, point, n) || (f[n] && f[n] != ':'))
+		return;
+	if (f[n] == ':')
+		want = strtol(f + n + 1, NULL, 10);
+	if (++count == want) {
+		logmsg(LOG_WARNING, "MBHOSTD_FAULT=%s: dying here", f);
+		_exit(99);
+	}
+}
+
 /* Runs @cmd against the kernel with the exactly-once protocol: the state
  * file says "pending" while the kernel may be working on it. */
 static void apply(struct vm *vm, const struct mb_cmd *cmd,
@@ -993,7 +1021,9 @@ static void apply(struct vm *vm, const struct mb_cmd *cmd,
 		return;
 	}
 
+	fault("before-exec");
 	ret = mbnl_exec(nl, cmd, err, sizeof(err));
+	fault("after-exec");
 	if (!ret) {
 		ms_apply(m, cmd);
 		snprintf(msg, sizeof(msg), "ok: %s", text);
@@ -1068,6 +1098,12 @@ static bool process_vm(struct vm *vm, uint64_t now)
 
 	if (now < vm->resume_at)
 		return false;
+	/* Answers a failed state write left behind go first: nothing new is
+	 * taken while the host cannot record what it does. */
+	if (vm->nunpub && commit(vm)) {
+		vm->resume_at = now + 1000;
+		return false;
+	}
 	n = mbshm_host_pending(vm->base, &vm->l, vm->next);
 	if (n < 0) {
 		if (vm->host_status != MBSHM_HS_BAD_PROD) {
@@ -1213,6 +1249,8 @@ static int open_shm(struct vm *vm)
 	}
 	if (fstat(vm->shm_fd, &st))
 		return -1;
+	vm->shm_dev = st.st_dev;
+	vm->shm_ino = st.st_ino;
 	if (!st.st_size && vm->create_size) {
 		if (ftruncate(vm->shm_fd, (off_t)vm->create_size)) {
 			logmsg(LOG_ERR, "vm %s: %s: %s", vm->name,
@@ -1252,17 +1290,43 @@ static int start_vm(struct vm *vm)
 	 * shared memory, which the guest side may lock: mbctl --shm). */
 	snprintf(vm->state_path, sizeof(vm->state_path), "%s/%s.state",
 		 opt.state_dir, vm->name);
-	snprintf(lock, sizeof(lock), "%s.lock", vm->state_path);
-	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB)) {
-		logmsg(LOG_ERR, "vm %s: %s: %s", vm->name, lock,
-		       lfd < 0 ? strerror(errno) :
-		       "another mbhostd is serving this VM");
+	if (vm->lock_fd < 0) {
+		snprintf(lock, sizeof(lock), "%s.lock", vm->state_path);
+		lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB)) {
+			logmsg(LOG_ERR, "vm %s: %s: %s", vm->name, lock,
+			       lfd < 0 ? strerror(errno) :
+			       "another mbhostd is serving this VM");
+			return -1;
+		}
+		vm->lock_fd = lfd;
+	}
+	/* A plain ivshmem memory is QEMU's to create: wait for the VM. */
+	if (!vm->create_size && access(vm->shm_path, F_OK) &&
+	    errno == ENOENT) {
+		if (!vm->waiting)
+			logmsg(LOG_NOTICE,
+			       "vm %s: waiting for %s to appear (is the VM running?)",
+			       vm->name, vm->shm_path);
+		vm->waiting = true;
+		return 1;
+	}
+	vm->waiting = false;
+	/* What the VM asked for comes from the state file (or the registry,
+	 * without one), also when its memory comes back. */
+	for (i = 0; i < vm->nmacs; i++)
+		ms_clear(&vm->macs[i]);
+	vm->pending = false;
+	vm->nunpub = 0;
+	vm->host_status = MBSHM_HS_OK;
+	if (open_shm(vm)) {
+		if (vm->shm_fd >= 0)
+			close(vm->shm_fd);
+		vm->shm_fd = -1;
 		return -1;
 	}
-	if (open_shm(vm))
-		return -1;
-	vm->unpub = xcalloc(BATCH + 2, sizeof(*vm->unpub));
+	if (!vm->unpub)
+		vm->unpub = xcalloc(BATCH + 2, sizeof(*vm->unpub));
 	H = vm->base;
 	loaded = state_load(vm);
 	fresh = loaded <= 0;
@@ -1309,8 +1373,8 @@ static int start_vm(struct vm *vm)
 	vm->poll_ms = opt.poll_min;
 	vm->tokens = opt.burst;
 	vm->refill_at = now_ms();
-	publish_header(vm);
-	/* Answers saved but maybe not yet written into the ring. */
+	/* Answers saved but maybe not yet written into the ring: into their
+	 * slots before the header moves cmd_cons past them. */
 	{
 		size_t n = vm->nunpub;
 
@@ -1322,6 +1386,7 @@ static int start_vm(struct vm *vm)
 					   vm->unpub[i].msg,
 					   vm->unpub[i].len);
 	}
+	publish_header(vm);
 
 	if (nl_get(err, sizeof(err))) {
 		reloaded = vm->family && vm->family != mbnl_family_id(nl);
@@ -1417,6 +1482,40 @@ static void stop_vm(struct vm *vm)
 	munmap(vm->base, vm->l.size);
 	vm->base = NULL;
 	close(vm->shm_fd);
+	vm->shm_fd = -1;
+}
+
+/*
+ * A plain ivshmem memory belongs to QEMU: when the VM stops, libvirt may
+ * remove the file, and a restarted VM gets a new one. Serving the old,
+ * unlinked memory would answer nobody: follow the path.
+ */
+static void check_shm(struct vm *vm)
+{
+	struct stat st;
+
+	if (vm->create_size)
+		return;
+	if (vm->base && !stat(vm->shm_path, &st) && st.st_dev == vm->shm_dev &&
+	    st.st_ino == vm->shm_ino)
+		return;
+	if (vm->base) {
+		logmsg(LOG_NOTICE, "vm %s: %s was removed or replaced",
+		       vm->name, vm->shm_path);
+		stop_vm(vm);
+	}
+	/* A file that could not be served is tried again once replaced. */
+	if (!stat(vm->shm_path, &st) && st.st_ino == vm->failed_ino &&
+	    st.st_dev == vm->failed_dev)
+		return;
+	if (start_vm(vm) < 0) {
+		logmsg(LOG_ERR, "vm %s: cannot serve %s until it is replaced",
+		       vm->name, vm->shm_path);
+		if (!stat(vm->shm_path, &st)) {
+			vm->failed_dev = st.st_dev;
+			vm->failed_ino = st.st_ino;
+		}
+	}
 }
 
 /* --- The registry monitor thread ---------------------------------------- */
@@ -1619,6 +1718,9 @@ static void tick(void)
 	for (i = 0; i < nvms; i++) {
 		struct vm *vm = vms[i];
 
+		check_shm(vm);
+		if (!vm->base)
+			continue;
 		vm->heartbeat++;
 		publish_header(vm);
 		publish_stats(vm);
@@ -1665,8 +1767,12 @@ static int run(void)
 		return 1;
 	}
 	for (v = 0; v < nvms; v++) {
-		if (start_vm(vms[v]))
+		int ret = start_vm(vms[v]);
+
+		if (ret < 0)
 			return 1;
+		if (ret > 0)
+			continue;	/* waiting: check_shm() retries */
 		if (vms[v]->has_server) {
 			unsigned int k;
 
@@ -1722,8 +1828,12 @@ static int run(void)
 				break;
 			case SRC_HOSTEV:
 				if (ivserver_drain(&s->vm->srv,
-						   (unsigned int)s->idx))
+						   (unsigned int)s->idx)) {
 					s->vm->rung = true;
+					logmsg(LOG_DEBUG,
+					       "vm %s: doorbell rung on vector %d",
+					       s->vm->name, s->idx);
+				}
 				break;
 			}
 		}
@@ -1736,6 +1846,9 @@ static int run(void)
 			bool due = vm->rung ||
 				   (!doorbell_active(vm) && now >= vm->next_poll);
 			bool busy = false;
+
+			if (!vm->base)
+				continue;
 
 			reconcile_vm(vm);
 			if (due && now >= vm->resume_at) {
@@ -1860,6 +1973,7 @@ static struct vm *new_vm(const char *name)
 		die_usage("at most %d VMs", MAX_VMS);
 	vm = xcalloc(1, sizeof(*vm));
 	vm->shm_fd = -1;
+	vm->lock_fd = -1;
 	vm->vectors = 1;
 	if (name) {
 		if (!valid_name(name))

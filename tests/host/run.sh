@@ -294,6 +294,27 @@ expect 0 "0 failed" "$bin/fakeguest" "$tmp/db.sock" doorbell $MAC1
 stop_hostd "$hostd"
 [[ ! -e $tmp/db.sock ]] && result ok "socket removed on exit" || result fail "socket left behind"
 
+echo "# a plain VM's memory appears late, then is replaced (VM restarted)"
+S6=$(shm late)
+start_hostd "$tmp/late.log" --vm late --shm "$S6" --mac $MAC1
+for ((i = 0; i < 50; i++)); do grep -q "waiting for" "$tmp/late.log" && break; sleep 0.1; done
+grep -q "waiting for $S6 to appear" "$tmp/late.log" && result ok "waits for the VM's memory" ||
+	result fail "late: $(cat "$tmp/late.log")"
+truncate -s 1M "$S6"
+wait_served "$S6" && result ok "serves it once it appears" || result fail "late memory not served"
+expect 1 "unavailable" "$bin/mbctl" --shm "$S6" enable $MAC1
+e1=$(epoch_of "$S6")
+rm -f "$S6"
+truncate -s 1M "$S6"
+wait_served "$S6" && result ok "serves the new memory" || result fail "new memory not served: $(tail -3 "$tmp/late.log")"
+expect 1 "unavailable" "$bin/mbctl" --shm "$S6" enable $MAC1
+e2=$(epoch_of "$S6")
+[[ -n $e1 && $e1 == "$e2" ]] && result ok "same epoch: the host kept its state ($e2)" ||
+	result fail "epoch $e1 -> $e2"
+grep -q "was removed or replaced" "$tmp/late.log" && result ok "replacement logged" ||
+	result fail "no replacement in the log"
+stop_hostd "$hostd"
+
 echo "# journald: <N> prefixes when JOURNAL_STREAM names stderr"
 S5=$(shm journal)
 truncate -s 1M "$S5"
