@@ -42,7 +42,7 @@ UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto bin/test_maglev
 .PHONY: all modules tools clean check unit vm-check demo deps help lint \
 	install install-modules install-tools install-host install-guest uninstall dkms-source deb \
 	unit-asan fuzz fuzz-build vm-check-shm qemu-check \
-	host-check test-fast e2e-ivshmem
+	host-check test-fast e2e-ivshmem known-failing
 
 all: modules tools
 
@@ -164,6 +164,11 @@ SHM_TESTS ?= $(sort $(wildcard tests/vm/shm/[0-9]*.sh))
 
 vm-check-shm: all
 	tests/vm/run-ivshmem $(SHM_TESTS)
+
+# Tests of bugs that are known and not fixed yet: each fails today and says
+# why in its header. Not part of check.
+known-failing: all
+	-tests/vm/run tests/vm/known-failing/*.sh
 
 qemu-check:
 	tests/qemu/start-middlebox.sh
