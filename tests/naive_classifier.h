@@ -10,6 +10,7 @@
  *   naive_rule_valid()      may this rule be added (A)?
  *   naive_match()           does a rule match a frame's key?
  *   naive_key_from_frame()  the key of a whole Ethernet frame
+ *   naive_selects()         does a selector (D) pick a rule?
  *
  * Userspace only; include it as "../naive_classifier.h".
  */
@@ -167,6 +168,74 @@ static inline void naive_key_from_frame(struct mb_key *k, const uint8_t *f,
 	k->sport = (uint16_t)(f[l4] * 256 + f[l4 + 1]);
 	k->dport = (uint16_t)(f[l4 + 2] * 256 + f[l4 + 3]);
 	k->l4 = 1;
+}
+
+/*
+ * The selection of D, docs/commands.md section 3: a rule of the selector's
+ * class whose field set contains all the selector's fields, and whose value
+ * of each field the selector gives a value for (@valued) is equal to it:
+ * prefixes address and length, port ranges both ends. @r is a normalized
+ * rule.
+ */
+static inline int naive_selects(const struct mb_rule *sel,
+				const struct mb_rule *r)
+{
+	unsigned int f;
+
+	if (sel->cls != r->cls)
+		return 0;
+	for (f = 1; f <= 8; f <<= 1) {
+		if (!(sel->fields & f))
+			continue;
+		if (!(r->fields & f))
+			return 0;
+		if (!(sel->valued & f))
+			continue;
+		switch (r->cls * 16 + f) {
+		case MBSTATE_CLASS_IP * 16 + MBSTATE_FIELD_S:
+			if (sel->src_ip != r->src_ip || sel->src_plen != r->src_plen)
+				return 0;
+			break;
+		case MBSTATE_CLASS_IP * 16 + MBSTATE_FIELD_D:
+			if (sel->dst_ip != r->dst_ip || sel->dst_plen != r->dst_plen)
+				return 0;
+			break;
+		case MBSTATE_CLASS_IP * 16 + MBSTATE_FIELD_T:
+			if (sel->tos != r->tos)
+				return 0;
+			break;
+		case MBSTATE_CLASS_IP * 16 + MBSTATE_FIELD_P:
+		case MBSTATE_CLASS_TP * 16 + MBSTATE_FIELD_P:
+			if (sel->proto != r->proto)
+				return 0;
+			break;
+		case MBSTATE_CLASS_MAC * 16 + MBSTATE_FIELD_S:
+			if (memcmp(sel->src_mac, r->src_mac, 6))
+				return 0;
+			break;
+		case MBSTATE_CLASS_MAC * 16 + MBSTATE_FIELD_D:
+			if (memcmp(sel->dst_mac, r->dst_mac, 6))
+				return 0;
+			break;
+		case MBSTATE_CLASS_MAC * 16 + MBSTATE_FIELD_P:
+			if (sel->ethertype != r->ethertype)
+				return 0;
+			break;
+		case MBSTATE_CLASS_TP * 16 + MBSTATE_FIELD_S:
+			if (sel->sport_min != r->sport_min ||
+			    sel->sport_max != r->sport_max)
+				return 0;
+			break;
+		case MBSTATE_CLASS_TP * 16 + MBSTATE_FIELD_D:
+			if (sel->dport_min != r->dport_min ||
+			    sel->dport_max != r->dport_max)
+				return 0;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 1;
 }
 
 #endif /* MB_TESTS_NAIVE_CLASSIFIER_H */

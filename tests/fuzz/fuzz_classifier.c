@@ -22,7 +22,10 @@
  *    matcher says matches (checked on the rule as decoded, before it was
  *    normalized), or -1 and then no rule matches;
  *  - the same for one frame per valid rule built to match it (so every run
- *    checks the hit path, not only when the fuzzer finds a match).
+ *    checks the hit path, not only when the fuzzer finds a match);
+ *  - mb_rule_selects(), the selection of D, agrees with naive_selects() for
+ *    every pair of valid rules, the first one made a selector by keeping
+ *    the values of the fields that the high nibble of its flags names.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -50,6 +53,7 @@
 #define F_HOST_BITS	0x01	/* keep address bits past the prefix */
 #define F_RAW_PORTS	0x02	/* keep ranges as given, low > high too */
 #define F_RAW_PAD	0x04	/* copy byte 7 into the pad bytes */
+/* flags >> 4: as a selector, the fields that keep their value */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -222,6 +226,7 @@ static void frame_for(const struct mb_rule *r, uint32_t noise, uint8_t *f)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mb_rule orig[MAX_RULES], norm[MAX_RULES];
+	uint8_t sel_valued[MAX_RULES];
 	const struct mb_rule *ptr[MAX_RULES];
 	struct input in = { data, size };
 	unsigned int want, n = 0, i;
@@ -255,8 +260,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      mbc_rule_entries(&norm[n]) <= MBC_MAX_RULE_ENTRIES);
 		total += mbc_rule_entries(&norm[n]);
 		orig[n] = r;
+		sel_valued[n] = (uint8_t)(b[2] >> 4);
 		ptr[n] = &norm[n];
 		n++;
+	}
+
+	for (i = 0; i < n; i++) {
+		struct mb_rule sel = norm[i];
+		unsigned int j;
+
+		sel.valued &= sel_valued[i];
+		for (j = 0; j < n; j++)
+			CHECK(mb_rule_selects(&sel, &norm[j]) ==
+			      !!naive_selects(&sel, &norm[j]));
+		CHECK(mb_rule_selects(&norm[i], &norm[i]));
 	}
 
 	err = NULL;

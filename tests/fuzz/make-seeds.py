@@ -139,6 +139,17 @@ def tables():
     yield "wide-ranges-fit", table(3, [wide, wide], [fr["ipv4-tcp-syn"]])
     yield "wide-ranges-refused", table(3, [wide, wide, wide],
                                        [fr["ipv4-tcp-syn"]])
+    # high nibble of the flags: as a selector (D), the fields with a value
+    yield "selectors", table(11, [
+        rule(M, S | P, flags=0x40, smac=A, etype=0x0800),
+        rule(M, S | P, flags=0x50, smac=A, etype=0x0806),
+        rule(M, S, flags=0xf0, smac=A),
+        rule(I, S | D, flags=0x40, splen=24, sip="192.168.7.0", dplen=8,
+             dip="10.0.0.0"),
+        rule(I, S, flags=0x40, splen=25, sip="192.168.7.0"),
+        rule(T, S | D, flags=0x80, sp=(1, 10), dp=(80, 80)),
+        rule(T, D | P, flags=0x90, dp=(80, 80), proto=6)],
+        [fr["ipv4-tcp-syn"], fr["arp-request"]])
     yield "invalid-rules", table(5, [
         rule(0, S), rule(M, TOS | S), rule(I, S, flags=1, splen=24,
                                            sip="10.0.0.5"),
