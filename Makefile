@@ -3,6 +3,7 @@
 # make            build every kernel module and userspace program
 # make check      install what is missing, then run every test (unit + VM)
 # make demo       the host side shown end to end in a QEMU guest
+# make bench      benchmarks in a QEMU guest (docs/BENCHMARKS.md; not a test)
 # make W=1        kernel build with extra warnings (kept at zero)
 #
 # KDIR defaults to the headers of the Debian kernel that the VM tests boot;
@@ -30,12 +31,12 @@ COMMON_NL := common/mbnl.c
 PROGS := bin/mbadm
 UNIT_TESTS := bin/test_cmd bin/test_classifier
 
-.PHONY: all modules tools clean check unit vm-check demo deps help
+.PHONY: all modules tools clean check unit vm-check demo deps help bench
 
 all: modules tools
 
 help:
-	@sed -n '3,10p' Makefile
+	@sed -n '3,11p' Makefile
 
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -73,6 +74,13 @@ check: deps
 demo: deps
 	$(MAKE) all
 	tests/vm/run tests/demo.sh
+
+# Benchmarks, never tests: nothing in `make check` depends on them. gnuplot
+# draws the plots; only this target needs it. Options: bench/run --help.
+bench:
+	scripts/install-deps gnuplot-nox
+	$(MAKE) all
+	bench/run
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true

@@ -28,9 +28,9 @@
 # each, same shape), loaded once: nftables hooks are per namespace, so they
 # cost nothing to the root namespace's bridge. mbvisor's modules and mblimit
 # register in every namespace: they are loaded only while their contenders
-# run. Each round measures every contender once: the rounds alternate the
-# order (plain-then-mbvisor forwards, mbvisor-then-plain backwards), so a
-# drift of the machine's speed hits both sides alike.
+# run. Each round measures every contender once; the order alternates from
+# round to round (see the main loop), so a drift of the machine's speed
+# hits both sides alike.
 #
 # Every sample is checked: the frames pktgen sent must all have left through
 # the expected port, or none at all for a drop, and mbvisor's drop counter
@@ -241,20 +241,43 @@ run()
 	esac
 }
 
-# phase plain|mbvisor ROUND fwd|rev
-phase()
+# mbvisor_state loaded|unloaded: load the modules and install every rule
+# set, or unload them. Loading costs a while (112,000 rules), so the rounds
+# are ordered to do it as seldom as possible (see the main loop).
+MB_LOADED=0
+mbvisor_state()
 {
-	local kind=$1 r=$2 dir=$3 list c t0
+	local t0
 
-	if [[ $kind == plain ]]; then
-		mapfile -t list < <(plain_contenders)
-	else
-		mapfile -t list < <(mbvisor_contenders)
+	if [[ $1 == loaded ]]; then
+		((MB_LOADED)) && return 0
 		mb_load_modules >/dev/null || bench_die "cannot load mbvisor's modules"
 		t0=$SECONDS
 		mbadm batch "$WORK/mbvisor.batch" >/dev/null || bench_die "mbadm batch failed"
 		check_rules
-		log "round $r: $(wc -l <"$WORK/mbvisor.batch") commands installed in $((SECONDS - t0))s"
+		log "$(wc -l <"$WORK/mbvisor.batch") commands installed in $((SECONDS - t0))s"
+		MB_LOADED=1
+	else
+		((MB_LOADED)) || return 0
+		mb_unload_modules || bench_die "cannot unload mbvisor's modules"
+		MB_LOADED=0
+	fi
+	# Let the kernel finish freeing the old rule sets (RCU callbacks)
+	# before the next sample: that work would be counted against it.
+	sleep 2
+}
+
+# phase plain|mbvisor ROUND fwd|rev
+phase()
+{
+	local kind=$1 r=$2 dir=$3 list c
+
+	if [[ $kind == plain ]]; then
+		mbvisor_state unloaded
+		mapfile -t list < <(plain_contenders)
+	else
+		mbvisor_state loaded
+		mapfile -t list < <(mbvisor_contenders)
 	fi
 	if [[ $dir == rev ]]; then
 		mapfile -t list < <(printf '%s\n' "${list[@]}" | tac)
@@ -262,9 +285,6 @@ phase()
 	for c in "${list[@]}"; do
 		run "$c" "$r"
 	done
-	if [[ $kind == mbvisor ]]; then
-		mb_unload_modules || bench_die "cannot unload mbvisor's modules"
-	fi
 }
 
 check_rules()
@@ -298,16 +318,19 @@ t0=$SECONDS
 nft_setup
 log "nftables rule sets loaded in $((SECONDS - t0))s"
 
-log "warm-up round (not recorded)"
+# Rounds alternate A B | B A | A B ... (A: the contenders without mbvisor,
+# B: with it; the order inside B A is reversed too), so that each side runs
+# as often early as late, and mbvisor's rules are installed once per two
+# rounds. Round 0 is a short warm-up, not recorded.
 secs=$BENCH_SECS
-BENCH_SECS=0.3
-phase plain 0 fwd
-phase mbvisor 0 fwd
-BENCH_SECS=$secs
-
-for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+for ((r = 0; r <= BENCH_ROUNDS; r++)); do
 	t0=$SECONDS
-	if ((r % 2)); then
+	if ((r == 0)); then
+		BENCH_SECS=0.3
+	else
+		BENCH_SECS=$secs
+	fi
+	if ((r % 2 == 0)); then
 		phase plain "$r" fwd
 		phase mbvisor "$r" fwd
 	else
@@ -316,6 +339,7 @@ for ((r = 1; r <= BENCH_ROUNDS; r++)); do
 	fi
 	log "round $r done in $((SECONDS - t0))s"
 done
+mbvisor_state unloaded
 for ns in $(ip netns list | awk '/^nft[rs]/ { print $1 }'); do
 	ip netns exec "$ns" nft flush ruleset
 done
