@@ -44,8 +44,9 @@ BENCH_OTHER_MAC=02:00:00:00:0e:01
 # pktgen's source MAC. Not pgin's own address: the bridge would take every
 # frame for one of its own and log a (rate-limited) warning per frame.
 BENCH_SRC_MAC=02:00:00:00:0a:01
-# Source address of frames that no rule matches (TEST-NET-1).
-BENCH_NOMATCH_IP=192.0.2.1
+# Source address of frames that no rule matches (TEST-NET-1); used by the
+# experiments.
+export BENCH_NOMATCH_IP=192.0.2.1
 BENCH_DST_IP=10.0.0.100
 
 bench_die()

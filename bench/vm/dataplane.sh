@@ -204,7 +204,7 @@ mbvisor_contenders()
 # run CONTENDER ROUND
 run()
 {
-	local c=$1 r=$2 n mac mid
+	local c=$1 r=$2 n mac ns
 
 	case $c in
 	bridge) point bridge_pps "$r" "" "$BENCH_OTHER_MAC" "$BENCH_NOMATCH_IP" oth ;;
