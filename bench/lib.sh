@@ -113,6 +113,10 @@ bench_bridge()
 	if [[ -n $ns && ! -e /run/netns/$ns ]]; then
 		ns_create "$ns"
 	fi
+	# Nothing but pktgen's frames: no IPv6 autoconfiguration, no MLD, on
+	# the links made from now on (default) and those there already (all).
+	in_ns "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1 \
+		net.ipv6.conf.all.disable_ipv6=1 2>/dev/null || true
 	in_ns "$ns" ip link add "$BENCH_BR" type bridge stp_state 0
 	[[ -n $ns ]] || mb_defer ip link del "$BENCH_BR"
 	for d in pgin oth mbp; do
@@ -120,13 +124,12 @@ bench_bridge()
 		[[ -n $ns ]] || mb_defer ip link del "$d"
 		in_ns "$ns" ip link set "$d" master "$BENCH_BR"
 	done
-	# Nothing but pktgen's frames: no IPv6 autoconfiguration, no MLD.
-	in_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
 	for d in "$BENCH_BR" pgin oth mbp; do
 		in_ns "$ns" ip link set "$d" up
 	done
 	in_ns "$ns" bridge fdb add "$BENCH_OTHER_MAC" dev oth master static
+	# The bridge sends nothing by itself then (no address, no STP, no
+	# IPv6); a sample that sees another frame stops the bench.
 }
 
 # bench_fdb_mb NS MAC: frames for MAC go out of mbp

@@ -266,7 +266,7 @@ def plot_control(out, tmp):
             f.write('"%s" %g %g\n' % (s, a, b))
     png = os.path.join(IMG, "bench-control.png")
     gnuplot("\n".join([
-        'set terminal pngcairo size 700,440 font "Sans,11"',
+        'set terminal pngcairo size 760,460 font "Sans,11"',
         'set output "%s"' % png,
         'set title "Rules installed per second, one batch"',
         "set style data histogram",
@@ -275,9 +275,10 @@ def plot_control(out, tmp):
         "set boxwidth 0.9",
         "set yrange [0:*]",
         "set grid ytics",
-        'set ylabel "rules (elements) per second (%s)"' % out.get("_clock_label", ""),
+        'set ylabel "per second (%s)"' % out.get("_clock_label", ""),
         'set xlabel "rules in the batch"',
-        "set key top left",
+        "set key below",
+        "set xrange [-0.6:1.6]",
         "set format y \"%.0s%c\"",
         'plot "%s" using 2:xtic(1) title "mbadm batch (mbvisor)", "" using 3 title "nft -f add element (set)"' % path,
     ]) + "\n")
@@ -345,7 +346,7 @@ def main():
     meta = read_meta(run)
     out, rows, ratios, targets = compute(samples, exps)
     clock = meta.get("clock", "")
-    out["_clock_label"] = "guest virtual time, QEMU -icount" if clock.startswith("icount") else "wall clock"
+    out["_clock_label"] = "icount guest time" if clock.startswith("icount") else "wall clock"
 
     os.makedirs(IMG, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
