@@ -7,6 +7,7 @@
 # make unit-asan  the unit tests built with clang -fsanitize=address,undefined
 # make test-fast  the tests that need no VM (unit + host-check)
 # make demo       the host side shown end to end in a QEMU guest
+# make bench      benchmarks in a QEMU guest (docs/BENCHMARKS.md; not a test)
 # make W=1        kernel build with extra warnings (kept at zero)
 #
 # KDIR defaults to the headers of the Debian kernel that the VM tests boot;
@@ -42,12 +43,12 @@ UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto bin/test_maglev
 .PHONY: all modules tools clean check unit vm-check demo deps help lint \
 	install install-modules install-tools install-host install-guest uninstall dkms-source deb \
 	unit-asan fuzz fuzz-build vm-check-shm qemu-check \
-	host-check test-fast e2e-ivshmem known-failing
+	host-check test-fast e2e-ivshmem known-failing bench
 
 all: modules tools
 
 help:
-	@sed -n '3,14p' Makefile
+	@sed -n '3,15p' Makefile
 
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
@@ -266,6 +267,13 @@ deb:
 	cd build/deb && dpkg-buildpackage -b -us -uc
 	mv build/*.deb dist/
 	rm -rf build
+
+# Benchmarks, never tests: nothing in `make check` depends on them. gnuplot
+# draws the plots; only this target needs it. Options: bench/run --help.
+bench:
+	scripts/install-deps gnuplot-nox
+	$(MAKE) all
+	bench/run
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true

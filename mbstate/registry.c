@@ -10,6 +10,7 @@
 #include <linux/etherdevice.h>
 #include <linux/module.h>
 #include <linux/random.h>
+#include <asm/unaligned.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 
@@ -41,7 +42,9 @@ struct mbstate_net *mbstate_pernet(const struct net *net)
 
 static u64 mbstate_mac_key(const u8 *mac)
 {
-	return ether_addr_to_u64(mac);
+	/* Any function of the 6 bytes will do: two loads, not a loop of 6. */
+	return get_unaligned((const u32 *)mac) |
+	       (u64)get_unaligned((const u16 *)(mac + 4)) << 32;
 }
 
 /**
@@ -53,7 +56,12 @@ static u64 mbstate_mac_key(const u8 *mac)
  */
 struct mb_entry *mbstate_lookup_rcu(const struct net *net, const u8 *mac)
 {
-	struct mbstate_net *mn = mbstate_pernet(net);
+	/*
+	 * net_generic() without its own rcu_read_lock()/rcu_read_unlock():
+	 * the caller holds it, and with CONFIG_PREEMPT_RCU (Debian's kernels)
+	 * that pair costs two function calls per frame.
+	 */
+	struct mbstate_net *mn = rcu_dereference(net->gen)->ptr[mbstate_net_id];
 	struct mb_entry *mb;
 
 	hash_for_each_possible_rcu(mn->table, mb, hnode, mbstate_mac_key(mac))
