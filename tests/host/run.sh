@@ -1,5 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# `test && result ok ... || result fail ...' is safe here: result returns 0.
+# shellcheck disable=SC2015
 #
 # tests/host/run.sh - fast tests of mbhostd and mbctl without a VM.
 #

@@ -37,7 +37,7 @@ check_eq 2 "${#bdfs[@]}" "mbctl devices finds two ivshmem devices"
 log "$(mbctl devices)"
 
 # Which device is which: the host's header says whether it has a doorbell.
-plain= db=
+plain='' db=''
 for d in "${bdfs[@]}"; do
 	st=$(mbctl -d "$d" -r)
 	log "$st"
