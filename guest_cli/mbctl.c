@@ -143,10 +143,22 @@ static int open_file(struct chan *c, const char *path, char *err,
 	}
 	snprintf(c->desc, sizeof(c->desc), "%s", path);
 	if (S_ISCHR(st.st_mode)) {
+		char sys[PATH_MAX];
+		unsigned long long size = 0;
 		__u32 pos;
+		FILE *f;
 
 		c->driver = ioctl(c->fd, MBSHM_IOC_GET_IVPOSITION, &pos) == 0;
-		return map_fd(c, 0, err, errlen);
+		/* mbshm.ko says how large BAR2 is; mmap past it fails. */
+		snprintf(sys, sizeof(sys), "/sys/class/mbshm/%s/shm_size",
+			 strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+		f = fopen(sys, "r");
+		if (f) {
+			if (fscanf(f, "%llu", &size) != 1 || size > MAX_MAP)
+				size = 0;
+			fclose(f);
+		}
+		return map_fd(c, (size_t)size, err, errlen);
 	}
 	if (st.st_size < MBSHM_HEADER_SIZE) {
 		set_err(err, errlen, "%s has %lld bytes: no channel there",

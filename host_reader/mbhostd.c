@@ -1046,6 +1046,16 @@ static void handle_one(struct vm *vm, uint64_t now)
 	int st, error = 0;
 
 	mbshm_host_fetch(vm->base, &vm->l, vm->next, &f);
+	/* Every command costs a token, garbage included: what a flood costs
+	 * the host is bounded whatever it sends. */
+	if (!take_token(vm, now)) {
+		snprintf(msg, sizeof(msg),
+			 "Rate limited: more than %g commands per second (bursts of %g); the command was not applied, retry later",
+			 opt.rate, opt.burst);
+		vm->limited++;
+		answer(vm, MBSHM_ST_RATELIMIT, EBUSY, msg);
+		return;
+	}
 	if (f.status != MBSHM_ST_OK) {
 		vm_log(vm, LOG_WARNING, "command %u: %s", f.seq, f.msg);
 		answer(vm, f.status, EINVAL, f.msg);
@@ -1067,14 +1077,6 @@ static void handle_one(struct vm *vm, uint64_t now)
 		vm_log(vm, LOG_WARNING, "command %u refused: %s names %s",
 		       f.seq, f.text, mac);
 		answer(vm, MBSHM_ST_PERM, EPERM, msg);
-		return;
-	}
-	if (!take_token(vm, now)) {
-		snprintf(msg, sizeof(msg),
-			 "Rate limited: more than %g commands per second (bursts of %g); the command was not applied, retry later",
-			 opt.rate, opt.burst);
-		vm->limited++;
-		answer(vm, MBSHM_ST_RATELIMIT, EBUSY, msg);
 		return;
 	}
 	if (cmd.op == MB_OP_QUERY) {

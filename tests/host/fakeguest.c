@@ -10,7 +10,7 @@
  *   fakeguest SHM basic MAC OTHER_MAC
  *   fakeguest SHM hostile-prod MAC
  *   fakeguest SHM race MAC N
- *   fakeguest SHM flood MAC N RATE BURST
+ *   fakeguest SHM flood MAC N RATE BURST [garbage]
  *   fakeguest SHM stream MAC N OUTFILE     (answers, one line per command)
  *   fakeguest SHM submit MAC               (submit one, print seq and epoch)
  *   fakeguest SHM await SEQ EPOCH          (exit 0 answered, 3 epoch changed)
@@ -325,8 +325,12 @@ static int race(const char *mac, int n)
 }
 
 /* As many commands as the ring takes, as fast as possible. */
-static int flood(const char *mac, int n, double rate, double burst)
+static int flood(const char *mac, int n, double rate, double burst,
+		 bool garbage)
 {
+	/* Good commands are answered "unavailable" (no kernel), garbage
+	 * "parse error": both only while tokens last. */
+	int served = garbage ? MBSHM_ST_PARSE : MBSHM_ST_UNAVAIL;
 	int counts[__MBSHM_ST_MAX] = { 0 }, got = 0, i;
 	char limited_msg[MBSHM_RSP_MSG_MAX + 1] = "";
 	__u64 epoch = header().epoch;
@@ -335,7 +339,10 @@ static int flood(const char *mac, int n, double rate, double burst)
 	char t[128];
 	int ret;
 
-	snprintf(t, sizeof(t), "@Q %s@", mac);
+	if (garbage)
+		snprintf(t, sizeof(t), "@Z %s\x01@", mac);
+	else
+		snprintf(t, sizeof(t), "@Q %s@", mac);
 	next_wait = first;
 	for (i = 0; i < n;) {
 		ret = mbshm_guest_submit(base, &L, t, strlen(t), &seq);
@@ -365,12 +372,12 @@ static int flood(const char *mac, int n, double rate, double burst)
 	}
 	elapsed = now_s() - start;
 	check(got == n, "every one of %d commands answered once (%d)", n, got);
-	check(counts[MBSHM_ST_RATELIMIT] + counts[MBSHM_ST_UNAVAIL] == n,
-	      "answers: %d unavailable, %d rate limited", counts[MBSHM_ST_UNAVAIL],
-	      counts[MBSHM_ST_RATELIMIT]);
+	check(counts[MBSHM_ST_RATELIMIT] + counts[served] == n,
+	      "answers: %d %s, %d rate limited", counts[served],
+	      mbshm_status_name(served), counts[MBSHM_ST_RATELIMIT]);
 	/* A bound that holds by construction, whatever the machine's speed. */
-	check(counts[MBSHM_ST_UNAVAIL] <= burst + rate * elapsed + 1,
-	      "served %d <= burst %g + rate %g x %.2f s", counts[MBSHM_ST_UNAVAIL],
+	check(counts[served] <= burst + rate * elapsed + 1,
+	      "served %d <= burst %g + rate %g x %.2f s", counts[served],
 	      burst, rate, elapsed);
 	if (elapsed < (n - burst - 1) / rate)
 		check(counts[MBSHM_ST_RATELIMIT] > 0,
@@ -580,9 +587,10 @@ int main(int argc, char *argv[])
 		return hostile_prod(argv[3]);
 	if (!strcmp(mode, "race") && argc == 5)
 		return race(argv[3], atoi(argv[4]));
-	if (!strcmp(mode, "flood") && argc == 7)
+	if (!strcmp(mode, "flood") && (argc == 7 || argc == 8))
 		return flood(argv[3], atoi(argv[4]), atof(argv[5]),
-			     atof(argv[6]));
+			     atof(argv[6]), argc == 8 &&
+			     !strcmp(argv[7], "garbage"));
 	if (!strcmp(mode, "stream") && argc == 6)
 		return stream(argv[3], atoi(argv[4]), argv[5]);
 	if (!strcmp(mode, "submit") && argc == 4) {

@@ -27,7 +27,7 @@ hostd=
 cleanup()
 {
 	[[ -n $hostd ]] && kill "$hostd" 2>/dev/null && wait "$hostd" 2>/dev/null
-	rm -f "$P" "$P-db"
+	rm -f "$P" "$P-db" "/var/tmp/mbvisor-e2e/mbshm-$$.ko"
 	[[ ${KEEP:-0} == 1 ]] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -40,6 +40,15 @@ setsid "$root/bin/mbhostd" --verbose --state-dir "$tmp/state" \
 hostd=$!
 for ((i = 0; i < 50; i++)); do [[ -S $S ]] && break; sleep 0.1; done
 [[ -S $S ]] || { cat "$tmp/hostd.log"; exit 1; }
+
+# The guest driver, if this tree has it built (or MBVISOR_E2E_MBSHM_KO),
+# is loaded for a second round; a copy, so that a rebuild cannot race.
+ko=${MBVISOR_E2E_MBSHM_KO:-$root/guest_driver/mbshm.ko}
+if [[ -e $ko ]]; then
+	mkdir -p /var/tmp/mbvisor-e2e
+	cp "$ko" "/var/tmp/mbvisor-e2e/mbshm-$$.ko"
+	export MBVISOR_E2E_MBSHM_KO=/var/tmp/mbvisor-e2e/mbshm-$$.ko
+fi
 
 rc=0
 MBVISOR_E2E_MAC_PLAIN=$A MBVISOR_E2E_MAC_DB=$B \

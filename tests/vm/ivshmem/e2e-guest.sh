@@ -37,7 +37,7 @@ check_eq 2 "${#bdfs[@]}" "mbctl devices finds two ivshmem devices"
 log "$(mbctl devices)"
 
 # Which device is which: the host's header says whether it has a doorbell.
-plain= db=
+plain='' db=''
 for d in "${bdfs[@]}"; do
 	st=$(mbctl -d "$d" -r)
 	log "$st"
@@ -62,4 +62,33 @@ expect 0 "host: doorbell, peer 0 vector 0" mbctl -d "$db" -r
 
 log "# without -d: the first device that holds a channel"
 expect 1 "" mbctl enable $A
+
+# The same through the guest driver, when there is one (guest_driver/,
+# or MBVISOR_E2E_MBSHM_KO): /dev/mbshmN, the doorbell ioctl, interrupts.
+ko=${MBVISOR_E2E_MBSHM_KO:-$MBVISOR_ROOT/guest_driver/mbshm.ko}
+if [[ -e $ko ]]; then
+	log "# through mbshm.ko ($ko)"
+	insmod "$ko"
+	mb_defer rmmod mbshm
+	mb_wait_for 10 test -e /sys/bus/pci/devices/$db/mbshm
+	log "$(mbctl devices)"
+	expect 0 "/dev/mbshm" mbctl devices
+	dbnode=/dev/$(basename /sys/bus/pci/devices/$db/mbshm/mbshm*)
+	plainnode=/dev/$(basename /sys/bus/pci/devices/$plain/mbshm/mbshm*)
+	irq_before=$(awk '{s += $1} END {print s}' "/sys/class/mbshm/${dbnode#/dev/}/interrupts")
+	expect 1 "unavailable" mbctl -d "$db" -w "@Q $B@"
+	expect 1 "Permission denied: $A" mbctl -d "$dbnode" disable $A
+	irq_after=$(awk '{s += $1} END {print s}' "/sys/class/mbshm/${dbnode#/dev/}/interrupts")
+	if ((irq_after >= irq_before + 2)); then
+		mb_pass "mbhostd rang the guest after each answer (MSI-X interrupts $irq_before -> $irq_after)"
+	else
+		mb_fail "interrupts $irq_before -> $irq_after: mbhostd did not ring the guest twice"
+	fi
+	expect 0 "guest interrupts through mbshm.ko" mbctl -d "$dbnode" -r
+	expect 1 "unavailable" mbctl -d "$plainnode" enable $A
+	expect 1 "Permission denied" mbctl -d "$plain" enable $B
+	expect 0 "($plain, mbshm.ko)" mbctl -d "$plain" -r
+else
+	log "# no mbshm.ko to test with ($ko)"
+fi
 mb_test_end
