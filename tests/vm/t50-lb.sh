@@ -144,14 +144,16 @@ count()
 	awk -v n="$1" '$1 == n { c++ } END { print c + 0 }' "$2"
 }
 
-# hold_start DIR NS COUNT: COUNT connections from NS kept open (lbpeer hold)
+# hold_start DIR NS COUNT [SPORT]: COUNT connections from NS kept open
+# (lbpeer hold), the first from source port SPORT if given
 hold_start()
 {
-	local dir=$1 ns=$2 n=$3
+	local dir=$1 ns=$2 n=$3 sport=${4:-}
 
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	ip netns exec "$ns" $PEER hold $VIP 80 "$n" "$dir" >"$dir/log" 2>&1 &
+	# shellcheck disable=SC2086 # $sport: nothing or one word
+	ip netns exec "$ns" $PEER hold $VIP 80 "$n" "$dir" $sport >"$dir/log" 2>&1 &
 	echo $! >"$dir/pid"
 	mb_defer touch "$dir/close"
 	mb_wait_for 60 test -e "$dir/before"
