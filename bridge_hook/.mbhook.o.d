@@ -1,4 +1,4 @@
-mbhook.o: /work/wt/lb/bridge_hook/mbhook.c \
+mbhook.o: /work/main/bridge_hook/mbhook.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler-version.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/kconfig.h \
  include/generated/autoconf.h \
@@ -728,7 +728,7 @@ mbhook.o: /work/wt/lb/bridge_hook/mbhook.c \
  /usr/src/linux-headers-6.1.0-56-common/include/net/fib_rules.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/fib_rules.h \
  /usr/src/linux-headers-6.1.0-56-common/include/net/fib_notifier.h \
- /work/wt/lb/bridge_hook/../include/mbvisor/kernel.h \
- /work/wt/lb/bridge_hook/../include/mbvisor/classifier.h \
- /work/wt/lb/bridge_hook/../include/mbvisor/rule.h \
- /work/wt/lb/bridge_hook/../include/uapi/linux/mbstate.h
+ /work/main/bridge_hook/../include/mbvisor/kernel.h \
+ /work/main/bridge_hook/../include/mbvisor/classifier.h \
+ /work/main/bridge_hook/../include/mbvisor/rule.h \
+ /work/main/bridge_hook/../include/uapi/linux/mbstate.h

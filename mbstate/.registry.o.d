@@ -1,4 +1,4 @@
-registry.o: /work/wt/lb/mbstate/registry.c \
+registry.o: /work/main/mbstate/registry.c \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler-version.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/kconfig.h \
  include/generated/autoconf.h \
@@ -684,15 +684,15 @@ registry.o: /work/wt/lb/mbstate/registry.c \
  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/unaligned.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/unaligned/packed_struct.h \
  /usr/src/linux-headers-6.1.0-56-common/include/net/netns/generic.h \
- /work/wt/lb/mbstate/mbstate.h \
+ /work/main/mbstate/mbstate.h \
  /usr/src/linux-headers-6.1.0-56-common/include/net/genetlink.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/genetlink.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/genetlink.h \
  /usr/src/linux-headers-6.1.0-56-common/include/net/netlink.h \
- /work/wt/lb/mbstate/../include/mbvisor/kernel.h \
+ /work/main/mbstate/../include/mbvisor/kernel.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/netfilter.h \
  /usr/src/linux-headers-6.1.0-56-common/include/linux/netfilter/nf_conntrack_zones_common.h \
  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/netfilter/nf_conntrack_tuple_common.h \
- /work/wt/lb/mbstate/../include/mbvisor/classifier.h \
- /work/wt/lb/mbstate/../include/mbvisor/rule.h \
- /work/wt/lb/mbstate/../include/uapi/linux/mbstate.h
+ /work/main/mbstate/../include/mbvisor/classifier.h \
+ /work/main/mbstate/../include/mbvisor/rule.h \
+ /work/main/mbstate/../include/uapi/linux/mbstate.h
