@@ -7,10 +7,14 @@
                                     "NAME <its address>", then each line it
                                     sends comes back as "NAME <line>". A UDP
                                     datagram gets "NAME <its address> <text>".
-  lbpeer.py connect IP PORT COUNT   COUNT TCP connections one after another;
+  lbpeer.py connect IP PORT COUNT [SPORT]
+                                    COUNT TCP connections one after another
+                                    (from source port SPORT if given);
                                     prints each greeting ("NAME <address>"),
                                     "-" for a connection that got none.
-  lbpeer.py hold IP PORT COUNT DIR  COUNT TCP connections kept open. Writes
+  lbpeer.py hold IP PORT COUNT DIR [SPORT]
+                                    COUNT TCP connections kept open (the
+                                    first from source port SPORT). Writes
                                     DIR/before (the NAME of each), then each
                                     time DIR/go<N> appears (N = 1, 2, ...)
                                     sends a line on each connection and writes
@@ -59,6 +63,21 @@ def serve(name, ports):
         time.sleep(3600)
 
 
+def open_tcp(ip, port, sport=None):
+    """A TCP connection, from source port @sport if given (shared with
+    other sockets that ask for it too: SO_REUSEADDR)."""
+    if sport is None:
+        s = socket.create_connection((ip, port), timeout=TIMEOUT)
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.settimeout(TIMEOUT)
+        s.bind(("0.0.0.0", sport))
+        s.connect((ip, port))
+    s.settimeout(TIMEOUT)
+    return s
+
+
 def greet(sock):
     """The first line from the server, or None."""
     buf = b""
@@ -70,12 +89,11 @@ def greet(sock):
     return buf.decode().strip()
 
 
-def connect(ip, port, count):
+def connect(ip, port, count, sport=None):
     for _ in range(count):
         line = None
         try:
-            with socket.create_connection((ip, port), timeout=TIMEOUT) as s:
-                s.settimeout(TIMEOUT)
+            with open_tcp(ip, port, sport) as s:
                 line = greet(s)
         except OSError:
             pass
@@ -87,12 +105,11 @@ def wait_for(path):
         time.sleep(0.1)
 
 
-def hold(ip, port, count, ctl):
+def hold(ip, port, count, ctl, sport=None):
     conns = []
     names = []
-    for _ in range(count):
-        s = socket.create_connection((ip, port), timeout=TIMEOUT)
-        s.settimeout(TIMEOUT)
+    for i in range(count):
+        s = open_tcp(ip, port, sport if i == 0 else None)
         line = greet(s)
         conns.append(s)
         names.append(line.split()[0] if line else "-")
@@ -144,10 +161,12 @@ def main():
     what, args = sys.argv[1], sys.argv[2:]
     if what == "serve" and len(args) >= 2:
         serve(args[0], [int(p) for p in args[1:]])
-    elif what == "connect" and len(args) == 3:
-        connect(args[0], int(args[1]), int(args[2]))
-    elif what == "hold" and len(args) == 4:
-        hold(args[0], int(args[1]), int(args[2]), args[3])
+    elif what == "connect" and len(args) in (3, 4):
+        connect(args[0], int(args[1]), int(args[2]),
+                int(args[3]) if len(args) == 4 else None)
+    elif what == "hold" and len(args) in (4, 5):
+        hold(args[0], int(args[1]), int(args[2]), args[3],
+             int(args[4]) if len(args) == 5 else None)
     elif what == "udp" and len(args) == 3:
         udp(args[0], int(args[1]), args[2])
     else:

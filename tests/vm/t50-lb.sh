@@ -10,6 +10,7 @@
 #   netns c1 02:..:01 10.0.0.1 (client)    netns b1 02:..:11 10.0.0.11 (backend)
 #   netns c2 02:..:02 10.0.0.2 (client)    netns b2 02:..:12 10.0.0.12 (backend)
 #   netns mb 52:34:56:00:12:22 10.0.0.100  netns b3 02:..:13 10.0.0.13 (backend)
+#   netns mb2 52:34:56:00:12:23 10.0.0.101 (a second middlebox)
 #        \            \            \           /          /          /
 #         +------------+------------+-- br0 --+----------+----------+
 #             mbhook + mblb on br0's input (PRE_ROUTING), mblb on its
@@ -25,6 +26,8 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/mb.sh"
 
 MB=52:34:56:00:12:22
+MB2=52:34:56:00:12:23
+VIP2=10.0.0.101
 C1=02:00:00:00:00:01
 C2=02:00:00:00:00:02
 B1=02:00:00:00:00:11
@@ -44,6 +47,7 @@ mb_defer rm -rf $T
 mb_add_host c1 $C1 10.0.0.1/24
 mb_add_host c2 $C2 10.0.0.2/24
 mb_add_host mb $MB $VIP/24
+mb_add_host mb2 $MB2 $VIP2/24
 mb_add_host b1 $B1 10.0.0.11/24
 mb_add_host b2 $B2 10.0.0.12/24
 mb_add_host b3 $B3 10.0.0.13/24
@@ -140,14 +144,16 @@ count()
 	awk -v n="$1" '$1 == n { c++ } END { print c + 0 }' "$2"
 }
 
-# hold_start DIR NS COUNT: COUNT connections from NS kept open (lbpeer hold)
+# hold_start DIR NS COUNT [SPORT]: COUNT connections from NS kept open
+# (lbpeer hold), the first from source port SPORT if given
 hold_start()
 {
-	local dir=$1 ns=$2 n=$3
+	local dir=$1 ns=$2 n=$3 sport=${4:-}
 
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	ip netns exec "$ns" $PEER hold $VIP 80 "$n" "$dir" >"$dir/log" 2>&1 &
+	# shellcheck disable=SC2086 # $sport: nothing or one word
+	ip netns exec "$ns" $PEER hold $VIP 80 "$n" "$dir" $sport >"$dir/log" 2>&1 &
 	echo $! >"$dir/pid"
 	mb_defer touch "$dir/close"
 	mb_wait_for 60 test -e "$dir/before"
@@ -177,13 +183,13 @@ no_flows()
 	[[ $(mbadm -j flows | jq length) == 0 ]]
 }
 
-for ns in b1 b2 b3 mb; do
+for ns in b1 b2 b3 mb mb2; do
 	name=$ns
 	[[ $ns == mb ]] && name=middlebox
 	ip netns exec $ns $PEER serve $name 80 5000 >/dev/null 2>&1 &
 	mb_defer kill $!
 done
-for ns in b1 b2 b3 mb; do
+for ns in b1 b2 b3 mb mb2; do
 	mb_wait_for 30 ip netns exec $ns sh -c "ss -Hltn 'sport = :80' | grep -q ."
 done
 # closed TCP flows and UDP and ICMP flows leave the table within seconds
@@ -388,6 +394,33 @@ mb_wait_for 20 no_flows || mb_fail "flows left after the held connections closed
 check_eq "b1 10.0.0.1" "$(ip netns exec c1 $PEER connect $VIP 80 1)" \
 	"a connection once the table has room"
 
+log "# an established flow idle longer than tcp_timeout ends"
+hold_start $T/h5 c1 1
+check_eq 1 "$(mbadm -j flows | jq length)" "flows"
+nf=$(lbstat no_flow)
+echo 1 >$P/tcp_timeout
+mb_wait_for 20 no_flows || mb_fail "the idle flow is still in the table"
+echo 3600 >$P/tcp_timeout
+hold_round $T/h5 1
+check_eq "-" "$(line $T/h5/after1)" "the idle connection, now the middlebox's (it resets it)"
+check_ge $((nf + 1)) "$(lbstat no_flow)" "segments counted as without flow"
+hold_stop $T/h5
+
+log "# two flows the backend could not tell apart: the second goes to its middlebox"
+check_ok mbadm cmd "R L $MB2 $VIP2 0 0.0.0.0 10.0.0.11 mac $B1"
+hold_start $T/h6 c1 1 45000
+check_eq b1 "$(line $T/h6/before)" "c1:45000 to $VIP answered by"
+check_eq "mb2 10.0.0.1" "$(ip netns exec c1 $PEER connect $VIP2 80 1 45000)" \
+	"c1:45000 to $VIP2 answered by"
+check_eq 1 "$(mbadm -j show $MB2 | jq -r '.[0].lb.stats.collision')" \
+	"SYNs counted as collision"
+hold_round $T/h6 1
+check_eq b1 "$(line $T/h6/after1)" "the first flow still served by"
+hold_stop $T/h6
+check_eq "b1 10.0.0.1" "$(ip netns exec c1 $PEER connect $VIP2 80 1)" \
+	"$VIP2 from another port answered by"
+check_ok mbadm cmd "X $MB2"
+
 log "# unloading mblb with live flows and traffic"
 hold_start $T/h4 c1 8
 ip netns exec c2 $PEER connect $VIP 80 30 >/dev/null &
@@ -403,7 +436,7 @@ mb_load_modules
 
 log "# bad input: refused with a message, nothing changed"
 check_ok mbadm cmd "R L $MB $VIP 0 0.0.0.0 10.0.0.11 mac $B1"
-check_ok mbadm cmd "R F 52:34:56:00:12:23 10.0.0.101"
+check_ok mbadm cmd "R F $MB2 $VIP2"
 conf()
 {
 	mbadm -j show | jq -c '[.[] | {mac, services, lb: (.lb // {} | {type, src_ip, backends: [.backends[]? | {ip, weight, state}]})}]'
@@ -424,7 +457,7 @@ expect 1 "already registered" mbadm cmd "R L $MB $VIP 0 0.0.0.0 10.0.0.12"
 expect 1 "must not be the middlebox itself" mbadm cmd "A $MB L $VIP"
 expect 1 "no such backend" mbadm cmd "D $MB L 10.0.0.12"
 expect 1 "not registered for the load balancer" \
-	mbadm cmd "A 52:34:56:00:12:23 L 10.0.0.12"
+	mbadm cmd "A $MB2 L 10.0.0.12"
 printf 'R L %s %s 0 0.0.0.0 10.0.0.11\nA %s L 10.0.0.11\n' $MB $VIP $MB >$T/dup
 expect 1 "listed twice" mbadm replace $MB $T/dup
 printf 'R L %s %s 0 0.0.0.0 10.0.0.11\nA %s I 4 s 10.0.0.1\n' $MB $VIP $MB >$T/mixed
