@@ -38,8 +38,10 @@ tcp_ok()
 	mb_wait_for 5 ip netns exec "$srv" sh -c \
 		"ss -Hltn 'sport = :$port' | grep -q ."
 	[[ -n $sport ]] && src=",sourceport=$sport,reuseaddr"
-	out=$(ip netns exec "$ns" timeout 5 socat -T 3 - \
-		"TCP:$ip:$port,connect-timeout=2$src" </dev/null 2>/dev/null) || true
+	# generous: under TCG on a busy machine a fork of the server's shell
+	# alone can take seconds; a dropped SYN still fails, only later
+	out=$(ip netns exec "$ns" timeout 20 socat -T 10 - \
+		"TCP:$ip:$port,connect-timeout=6$src" </dev/null 2>/dev/null) || true
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	[[ $out == hello-from-server ]]
