@@ -199,6 +199,9 @@ SYSCONFDIR ?= /etc
 # module name:folder, in load order
 MODULES := mbstate:mbstate mbhook:bridge_hook mbfw:offload_fw mblb:offload_lb mbshm:guest_driver
 DKMS_SRC := $(DESTDIR)/usr/src/mbvisor-$(VERSION)
+# the common/ sources the modules #include (shared with userspace)
+KERNEL_COMMON := $(shell sed -n 's|^\#include "\.\./\(common/[a-z_]*\.c\)"|\1|p' \
+	$(foreach m,$(MODULES),$(word 2,$(subst :, ,$(m)))/*.c) | sort -u)
 
 install: install-modules install-tools
 
@@ -250,7 +253,7 @@ uninstall:
 dkms-source:
 	install -d $(DKMS_SRC)
 	cp -r --parents Kbuild VERSION include $(foreach m,$(MODULES),$(word 2,$(subst :, ,$(m)))) \
-		common/classifier.c $(DKMS_SRC)/
+		$(KERNEL_COMMON) $(DKMS_SRC)/
 	find $(DKMS_SRC) \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' \
 		-o -name '.*.cmd' -o -name '.*.d' -o -name modules.order \) -delete
 	i=0; mods=""; for m in $(MODULES); do \
