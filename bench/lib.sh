@@ -76,6 +76,9 @@ bench_init()
 	bench_meta guest_cpus "$(nproc)"
 	bench_meta guest_mem_kib "$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
 	bench_meta nft_version "$(nft --version 2>/dev/null || echo none)"
+	# Indirect calls cost more with retpolines: say which the guest uses.
+	bench_meta guest_mitigations "$(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 \
+		/sys/devices/system/cpu/vulnerabilities/retbleed 2>/dev/null | paste -sd '/')"
 }
 
 bench_sample()
