@@ -306,7 +306,7 @@ mb_unload_modules
 modprobe pktgen
 modprobe dummy numdummies=0
 modprobe nf_tables
-bench_meta contenders "$(plain_contenders | tr '\n' ' ')$(mbvisor_contenders | tr '\n' ' ')"
+bench_meta contenders "$({ plain_contenders; mbvisor_contenders; } | paste -sd ' ')"
 
 make_inputs
 bench_bridge ""
