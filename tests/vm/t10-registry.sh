@@ -15,20 +15,6 @@ MB3=52:34:56:00:12:24
 mb_require_cmd mbadm jq setpriv
 mb_fresh_registry
 
-# expect STATUS TEXT CMD...: CMD exits with STATUS and says TEXT on stderr
-expect()
-{
-	local want=$1 text=$2 rc=0 err
-
-	shift 2
-	err=$("$@" 2>&1 >/dev/null) || rc=$?
-	if [[ $rc -eq $want && $err == *"$text"* ]]; then
-		mb_pass "$* -> $rc: $err"
-	else
-		mb_fail "$* -> $rc: '$err' (expected $want and '$text')"
-	fi
-}
-
 registry()
 {
 	mbadm -j show | jq -c '[.[] | {mac, ip, enabled, rules: (.rules | length)}]'

@@ -100,20 +100,6 @@ reset_counters()
 	ip netns exec c2 nft reset counters table netdev cin >/dev/null
 }
 
-# expect STATUS TEXT CMD...: CMD exits with STATUS and says TEXT on stderr
-expect()
-{
-	local want=$1 text=$2 rc=0 err
-
-	shift 2
-	err=$("$@" 2>&1 >/dev/null) || rc=$?
-	if [[ $rc -eq $want && $err == *"$text"* ]]; then
-		mb_pass "$* -> $rc: $err"
-	else
-		mb_fail "$* -> $rc: '$err' (expected $want and '$text')"
-	fi
-}
-
 # be IP JQ: a field of a backend of $MB; lbstat NAME: an LB counter of $MB
 be()
 {
