@@ -24,22 +24,15 @@
 static const struct mbhook_offload __rcu *mbhook_offloads[__MBSTATE_SVC_NUM];
 static DEFINE_MUTEX(mbhook_mutex);	/* serialises (un)registration */
 
-/* Called by the bridge for every frame, in softirq, under rcu_read_lock(). */
-static unsigned int mbhook_rx(void *priv, struct sk_buff *skb,
-			      const struct nf_hook_state *state)
+/* A frame for @mb: count it, call its offloads. Under rcu_read_lock(). */
+static noinline unsigned int mbhook_mb_rx(struct mb_entry *mb,
+					  struct sk_buff *skb,
+					  const struct nf_hook_state *state)
 {
-	const struct ethhdr *eth = eth_hdr(skb);
 	const struct mbhook_offload *off;
 	struct mb_pcpu_stats *st;
-	struct mb_entry *mb;
 	unsigned long services;
 	unsigned int bit;
-
-	if (unlikely(is_multicast_ether_addr(eth->h_dest)))
-		return NF_ACCEPT;
-	mb = mbstate_lookup_rcu(state->net, eth->h_dest);
-	if (!mb)
-		return NF_ACCEPT;
 
 	st = this_cpu_ptr(mb->stats);
 	u64_stats_update_begin(&st->syncp);
@@ -64,6 +57,25 @@ static unsigned int mbhook_rx(void *priv, struct sk_buff *skb,
 			return verdict;
 	}
 	return NF_ACCEPT;
+}
+
+/*
+ * Called by the bridge for every frame, in softirq, under rcu_read_lock().
+ * Most frames are for no middlebox: this part is kept small so that they
+ * leave without saving the registers that mbhook_mb_rx() needs.
+ */
+static unsigned int mbhook_rx(void *priv, struct sk_buff *skb,
+			      const struct nf_hook_state *state)
+{
+	const struct ethhdr *eth = eth_hdr(skb);
+	struct mb_entry *mb;
+
+	if (unlikely(is_multicast_ether_addr(eth->h_dest)))
+		return NF_ACCEPT;
+	mb = mbstate_lookup_rcu(state->net, eth->h_dest);
+	if (!mb)
+		return NF_ACCEPT;
+	return mbhook_mb_rx(mb, skb, state);
 }
 
 static const struct nf_hook_ops mbhook_ops[] = {

@@ -757,6 +757,74 @@ static int mb_parse_ip_arg(struct mb_parser *p, const char *what,
 	return 0;
 }
 
+/*
+ * The options after a backend's address, "[mac <MAC>] [weight <w>]" in any
+ * order, each at most once; then the end of the command. At most two rounds
+ * succeed, and each one consumes two tokens.
+ */
+static int mb_parse_backend_opts(struct mb_parser *p, struct mb_lb_backend *be,
+				 const __u8 mb_mac[MB_ETH_ALEN])
+{
+	bool seen_mac = false, seen_weight = false;
+	struct mb_tok t, v;
+	unsigned long w;
+
+	while (mb_next(p, &t)) {
+		bool is_mac = mb_tok_is(&t, "mac");
+
+		if (!is_mac && !mb_tok_is(&t, "weight")) {
+			mb_err(p, "Unexpected token " TOK_Q " after the end of "
+			       "the command (usage: %s)", TOK_A(&t), p->usage);
+			return -1;
+		}
+		if (is_mac ? seen_mac : seen_weight) {
+			mb_err(p, "Option " TOK_Q " is given twice", TOK_A(&t));
+			return -1;
+		}
+		if (!mb_next(p, &v)) {
+			mb_err(p, "Missing value after " TOK_Q " (usage: %s)",
+			       TOK_A(&t), p->usage);
+			return -1;
+		}
+		if (!is_mac) {
+			if (mb_parse_dec(v.s, v.len, MBSTATE_LB_WEIGHT_MAX,
+					 &w)) {
+				mb_err(p, "Unable to parse weight: " TOK_Q
+				       " (expected 0 to %d)", TOK_A(&v),
+				       MBSTATE_LB_WEIGHT_MAX);
+				return -1;
+			}
+			be->weight = (__u32)w;
+			seen_weight = true;
+			continue;
+		}
+		if (mb_parse_mac_n(v.s, v.len, be->mac)) {
+			mb_err(p, "Unable to parse backend MAC address: " TOK_Q,
+			       TOK_A(&v));
+			return -1;
+		}
+		if (be->mac[0] & 1) {
+			mb_err(p, "Backend MAC address " TOK_Q " is multicast; "
+			       "a backend has a unicast address", TOK_A(&v));
+			return -1;
+		}
+		if (!(be->mac[0] | be->mac[1] | be->mac[2] | be->mac[3] |
+		      be->mac[4] | be->mac[5])) {
+			mb_err(p, "Backend MAC address " TOK_Q " is all zero; "
+			       "a backend has a unicast address", TOK_A(&v));
+			return -1;
+		}
+		if (!memcmp(be->mac, mb_mac, MB_ETH_ALEN)) {
+			mb_err(p, "The backend MAC address " TOK_Q " must not "
+			       "be the middlebox's own", TOK_A(&v));
+			return -1;
+		}
+		be->has_mac = 1;
+		seen_mac = true;
+	}
+	return 0;
+}
+
 static int mb_parse_register(struct mb_parser *p, struct mb_cmd *cmd)
 {
 	struct mb_tok t, lt;
@@ -773,7 +841,8 @@ static int mb_parse_register(struct mb_parser *p, struct mb_cmd *cmd)
 		p->usage = "R F <MAC> <IP>";
 	} else if (mb_tok_is(&t, "L")) {
 		cmd->service = MBSTATE_SVC_L;
-		p->usage = "R L <MAC> <IP> <type> <srcIP> <dstIP>";
+		p->usage = "R L <MAC> <IP> <type> <srcIP> <dstIP> "
+			   "[mac <MAC>] [weight <0-1000>]";
 	} else {
 		mb_err(p, "Unknown service " TOK_Q " (expected F for firewall "
 		       "or L for load balancer)", TOK_A(&t));
@@ -819,7 +888,29 @@ static int mb_parse_register(struct mb_parser *p, struct mb_cmd *cmd)
 	cmd->lb.type = (__u8)type;
 	cmd->lb.src_ip = mb_ip_be(src);
 	cmd->lb.dst_ip = mb_ip_be(dst);
-	return mb_expect_end(p);
+	cmd->backend.ip = cmd->lb.dst_ip;
+	cmd->backend.weight = 1;
+	return mb_parse_backend_opts(p, &cmd->backend, cmd->mac);
+}
+
+/* The "L <IP> ..." of A <MAC> L and D <MAC> L. */
+static int mb_parse_backend_cmd(struct mb_parser *p, struct mb_cmd *cmd,
+				bool add)
+{
+	struct mb_tok t;
+	__u8 b[4];
+
+	mb_next(p, &t);		/* the "L" the caller peeked */
+	cmd->op = add ? MB_OP_ADD_BACKEND : MB_OP_DEL_BACKEND;
+	p->usage = add ? "A <MAC> L <IP> [mac <MAC>] [weight <0-1000>]" :
+		"D <MAC> L <IP>";
+	if (mb_parse_ip_arg(p, "backend address", true, b, &t))
+		return -1;
+	cmd->backend.ip = mb_ip_be(b);
+	if (!add)
+		return mb_expect_end(p);
+	cmd->backend.weight = 1;
+	return mb_parse_backend_opts(p, &cmd->backend, cmd->mac);
 }
 
 /* The "<class> <mask> <field> [<value>] ..." of A and D. */
@@ -843,8 +934,8 @@ static int mb_parse_rule(struct mb_parser *p, struct mb_rule *r, bool add)
 	} else if (mb_tok_is(&t, "T")) {
 		r->cls = MBSTATE_CLASS_TP;
 	} else {
-		mb_err(p, "Unknown filter class " TOK_Q " (expected I, M or T)",
-		       TOK_A(&t));
+		mb_err(p, "Unknown filter class " TOK_Q " (expected I, M or T, "
+		       "or L for a backend)", TOK_A(&t));
 		return -1;
 	}
 	cls = mb_class_letter(r->cls);
@@ -952,6 +1043,8 @@ static int mb_parse_cmd(struct mb_parser *p, struct mb_cmd *cmd)
 			cmd->op = add ? MB_OP_ENABLE : MB_OP_DISABLE;
 			return 0;
 		}
+		if (mb_tok_is(&t, "L"))
+			return mb_parse_backend_cmd(p, cmd, add);
 		cmd->op = add ? MB_OP_ADD_RULE : MB_OP_DEL_RULE;
 		return mb_parse_rule(p, &cmd->rule, add);
 	}
@@ -1189,12 +1282,50 @@ int mb_rule_format(const struct mb_rule *rule, char *buf, size_t len)
 	return mb_out_finish(&o, mb_out_rule(&o, rule, rule->valued));
 }
 
+/*
+ * Whether @cmd's backend is one the parser could have produced: all zero
+ * for commands without one; for D <MAC> L only the address.
+ */
+static bool mb_backend_ok(const struct mb_cmd *cmd)
+{
+	static const __u8 zero_mac[MB_ETH_ALEN];
+	const struct mb_lb_backend *be = &cmd->backend;
+	bool has = cmd->op == MB_OP_ADD_BACKEND ||
+		   (cmd->op == MB_OP_REGISTER &&
+		    cmd->service == MBSTATE_SVC_L);
+
+	if (be->pad || be->has_mac > 1 ||
+	    (!be->has_mac && memcmp(be->mac, zero_mac, MB_ETH_ALEN)))
+		return false;
+	if (cmd->op == MB_OP_DEL_BACKEND)
+		return be->ip && !be->weight && !be->has_mac;
+	if (!has)
+		return !be->ip && !be->weight && !be->has_mac;
+	if (cmd->op == MB_OP_REGISTER && be->ip != cmd->lb.dst_ip)
+		return false;
+	return be->ip && be->weight <= MBSTATE_LB_WEIGHT_MAX;
+}
+
+/* " mac <MAC>" and " weight <w>" where they differ from the defaults. */
+static void mb_out_backend_opts(struct mb_out *o,
+				const struct mb_lb_backend *be)
+{
+	if (be->has_mac) {
+		mb_out(o, " mac");
+		mb_out_mac(o, be->mac);
+	}
+	if (be->weight != 1)
+		mb_out(o, " weight %u", be->weight);
+}
+
 int mb_cmd_format(const struct mb_cmd *cmd, char *buf, size_t len)
 {
 	struct mb_out o = { .buf = buf, .len = len, .full = !buf || !len };
 	int bad = 0;
 
 	if (!cmd)
+		return mb_out_finish(&o, -1);
+	if (!mb_backend_ok(cmd))
 		return mb_out_finish(&o, -1);
 	switch (cmd->op) {
 	case MB_OP_REGISTER:
@@ -1212,7 +1343,17 @@ int mb_cmd_format(const struct mb_cmd *cmd, char *buf, size_t len)
 			mb_out(&o, " %u", cmd->lb.type);
 			mb_out_ip(&o, cmd->lb.src_ip);
 			mb_out_ip(&o, cmd->lb.dst_ip);
+			mb_out_backend_opts(&o, &cmd->backend);
 		}
+		break;
+	case MB_OP_ADD_BACKEND:
+	case MB_OP_DEL_BACKEND:
+		mb_out(&o, "%c", cmd->op == MB_OP_ADD_BACKEND ? 'A' : 'D');
+		mb_out_mac(&o, cmd->mac);
+		mb_out(&o, " L");
+		mb_out_ip(&o, cmd->backend.ip);
+		if (cmd->op == MB_OP_ADD_BACKEND)
+			mb_out_backend_opts(&o, &cmd->backend);
 		break;
 	case MB_OP_ENABLE:
 	case MB_OP_ADD_RULE:

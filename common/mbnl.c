@@ -147,6 +147,8 @@ static const struct attr_policy mb_policy[MBSTATE_A_MAX + 1] = {
 	[MBSTATE_A_RULE]	= { MNL_TYPE_NESTED, 0 },
 	[MBSTATE_A_LB]		= { MNL_TYPE_NESTED, 0 },
 	[MBSTATE_A_STATS]	= { MNL_TYPE_NESTED, 0 },
+	[MBSTATE_A_BACKEND]	= { MNL_TYPE_NESTED, 0 },
+	[MBSTATE_A_FLOW]	= { MNL_TYPE_NESTED, 0 },
 };
 
 static const struct attr_policy rule_policy[MBSTATE_RULE_A_MAX + 1] = {
@@ -174,6 +176,48 @@ static const struct attr_policy lb_policy[MBSTATE_LB_A_MAX + 1] = {
 	[MBSTATE_LB_A_TYPE]	= { MNL_TYPE_U8, 0 },
 	[MBSTATE_LB_A_SRC_IPV4]	= { MNL_TYPE_U32, 0 },
 	[MBSTATE_LB_A_DST_IPV4]	= { MNL_TYPE_U32, 0 },
+	[MBSTATE_LB_A_BACKENDS]	= { MNL_TYPE_NESTED, 0 },
+	[MBSTATE_LB_A_FLOWS]	= { MNL_TYPE_U32, 0 },
+	[MBSTATE_LB_A_STATS]	= { MNL_TYPE_NESTED, 0 },
+};
+
+static const struct attr_policy be_policy[MBSTATE_BE_A_MAX + 1] = {
+	[MBSTATE_BE_A_IPV4]		= { MNL_TYPE_U32, 0 },
+	[MBSTATE_BE_A_MAC]		= { MNL_TYPE_BINARY, MB_ETH_ALEN },
+	[MBSTATE_BE_A_WEIGHT]		= { MNL_TYPE_U32, 0 },
+	[MBSTATE_BE_A_STATE]		= { MNL_TYPE_U8, 0 },
+	[MBSTATE_BE_A_MAC_SOURCE]	= { MNL_TYPE_U8, 0 },
+	[MBSTATE_BE_A_FLOWS]		= { MNL_TYPE_U32, 0 },
+	[MBSTATE_BE_A_NEW_FLOWS]	= { MNL_TYPE_U64, 0 },
+	[MBSTATE_BE_A_PACKETS]		= { MNL_TYPE_U64, 0 },
+	[MBSTATE_BE_A_BYTES]		= { MNL_TYPE_U64, 0 },
+	[MBSTATE_BE_A_RET_PACKETS]	= { MNL_TYPE_U64, 0 },
+	[MBSTATE_BE_A_RET_BYTES]	= { MNL_TYPE_U64, 0 },
+};
+
+static const struct attr_policy lb_stats_policy[MBSTATE_LB_STATS_A_MAX + 1] = {
+	[MBSTATE_LB_STATS_A_NEW_FLOWS]		= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_REDIRECTED_PACKETS]	= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_REDIRECTED_BYTES]	= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_NOT_SELECTED]	= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_UNHANDLED]		= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_NO_FLOW]		= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_NO_BACKEND]		= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_MAC_UNKNOWN]	= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_TABLE_FULL]		= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_COLLISION]		= { MNL_TYPE_U64, 0 },
+};
+
+static const struct attr_policy flow_policy[MBSTATE_FLOW_A_MAX + 1] = {
+	[MBSTATE_FLOW_A_PROTO]		= { MNL_TYPE_U8, 0 },
+	[MBSTATE_FLOW_A_CLIENT_IPV4]	= { MNL_TYPE_U32, 0 },
+	[MBSTATE_FLOW_A_CLIENT_PORT]	= { MNL_TYPE_U16, 0 },
+	[MBSTATE_FLOW_A_VIP_IPV4]	= { MNL_TYPE_U32, 0 },
+	[MBSTATE_FLOW_A_VIP_PORT]	= { MNL_TYPE_U16, 0 },
+	[MBSTATE_FLOW_A_BACKEND_IPV4]	= { MNL_TYPE_U32, 0 },
+	[MBSTATE_FLOW_A_BACKEND_MAC]	= { MNL_TYPE_BINARY, MB_ETH_ALEN },
+	[MBSTATE_FLOW_A_STATE]		= { MNL_TYPE_U8, 0 },
+	[MBSTATE_FLOW_A_IDLE_MS]	= { MNL_TYPE_U32, 0 },
 };
 
 static const struct attr_policy stats_policy[MBSTATE_STATS_A_MAX + 1] = {
@@ -334,6 +378,77 @@ static int decode_rule(const struct nlattr *nest, struct mbnl_rule *out,
 	return 0;
 }
 
+/* The MBSTATE_LB_A_BACKEND nests of MBSTATE_LB_A_BACKENDS into @mb. */
+static int decode_backends(const struct nlattr *list, struct mbnl_mb *mb,
+			   char *err, size_t errlen)
+{
+	const struct nlattr *pos;
+	int ret;
+
+	mnl_attr_for_each_nested(pos, list) {
+		const struct nlattr *tb[MBSTATE_BE_A_MAX + 1];
+		struct mbnl_backend *b;
+
+		if (mnl_attr_get_type(pos) != MBSTATE_LB_A_BACKEND)
+			continue;
+		if (mb->n_backends == MBSTATE_LB_MAX_BACKENDS) {
+			set_err(err, errlen,
+				"malformed reply from the kernel: more than %d backends",
+				MBSTATE_LB_MAX_BACKENDS);
+			return -EPROTO;
+		}
+		ret = parse_nest(pos, be_policy, MBSTATE_BE_A_MAX, tb, err,
+				 errlen);
+		if (ret)
+			return ret;
+		if (!tb[MBSTATE_BE_A_IPV4])
+			return missing("MBSTATE_BE_A_IPV4", err, errlen);
+		b = &mb->backends[mb->n_backends++];
+		memset(b, 0, sizeof(*b));
+		b->ip = mnl_attr_get_u32(tb[MBSTATE_BE_A_IPV4]);
+		if (tb[MBSTATE_BE_A_MAC])
+			memcpy(b->mac, mnl_attr_get_payload(tb[MBSTATE_BE_A_MAC]),
+			       MB_ETH_ALEN);
+		if (tb[MBSTATE_BE_A_MAC_SOURCE])
+			b->mac_source = mnl_attr_get_u8(tb[MBSTATE_BE_A_MAC_SOURCE]);
+		if (tb[MBSTATE_BE_A_STATE])
+			b->state = mnl_attr_get_u8(tb[MBSTATE_BE_A_STATE]);
+		if (tb[MBSTATE_BE_A_WEIGHT])
+			b->weight = mnl_attr_get_u32(tb[MBSTATE_BE_A_WEIGHT]);
+		if (tb[MBSTATE_BE_A_FLOWS])
+			b->flows = mnl_attr_get_u32(tb[MBSTATE_BE_A_FLOWS]);
+		b->new_flows = get_u64(tb[MBSTATE_BE_A_NEW_FLOWS]);
+		b->packets = get_u64(tb[MBSTATE_BE_A_PACKETS]);
+		b->bytes = get_u64(tb[MBSTATE_BE_A_BYTES]);
+		b->ret_packets = get_u64(tb[MBSTATE_BE_A_RET_PACKETS]);
+		b->ret_bytes = get_u64(tb[MBSTATE_BE_A_RET_BYTES]);
+	}
+	return 0;
+}
+
+static int decode_lb_stats(const struct nlattr *nest, struct mbnl_lb_stats *s,
+			   char *err, size_t errlen)
+{
+	const struct nlattr *tb[MBSTATE_LB_STATS_A_MAX + 1];
+	int ret;
+
+	ret = parse_nest(nest, lb_stats_policy, MBSTATE_LB_STATS_A_MAX, tb,
+			 err, errlen);
+	if (ret)
+		return ret;
+	s->new_flows = get_u64(tb[MBSTATE_LB_STATS_A_NEW_FLOWS]);
+	s->redirected_packets = get_u64(tb[MBSTATE_LB_STATS_A_REDIRECTED_PACKETS]);
+	s->redirected_bytes = get_u64(tb[MBSTATE_LB_STATS_A_REDIRECTED_BYTES]);
+	s->not_selected = get_u64(tb[MBSTATE_LB_STATS_A_NOT_SELECTED]);
+	s->unhandled = get_u64(tb[MBSTATE_LB_STATS_A_UNHANDLED]);
+	s->no_flow = get_u64(tb[MBSTATE_LB_STATS_A_NO_FLOW]);
+	s->no_backend = get_u64(tb[MBSTATE_LB_STATS_A_NO_BACKEND]);
+	s->mac_unknown = get_u64(tb[MBSTATE_LB_STATS_A_MAC_UNKNOWN]);
+	s->table_full = get_u64(tb[MBSTATE_LB_STATS_A_TABLE_FULL]);
+	s->collision = get_u64(tb[MBSTATE_LB_STATS_A_COLLISION]);
+	return 0;
+}
+
 /*
  * A middlebox message (GET_MB reply, *_MB notification) into @mb. Only the
  * MAC is required; whatever else the message has is filled in.
@@ -371,6 +486,20 @@ static int decode_mb(const struct nlattr **tb, struct mbnl_mb *mb,
 		if (lb[MBSTATE_LB_A_SRC_IPV4])
 			mb->lb.src_ip = mnl_attr_get_u32(lb[MBSTATE_LB_A_SRC_IPV4]);
 		mb->lb.dst_ip = mnl_attr_get_u32(lb[MBSTATE_LB_A_DST_IPV4]);
+		if (lb[MBSTATE_LB_A_BACKENDS]) {
+			ret = decode_backends(lb[MBSTATE_LB_A_BACKENDS], mb,
+					      err, errlen);
+			if (ret)
+				return ret;
+		}
+		if (lb[MBSTATE_LB_A_FLOWS])
+			mb->lb_flows = mnl_attr_get_u32(lb[MBSTATE_LB_A_FLOWS]);
+		if (lb[MBSTATE_LB_A_STATS]) {
+			ret = decode_lb_stats(lb[MBSTATE_LB_A_STATS],
+					      &mb->lb_stats, err, errlen);
+			if (ret)
+				return ret;
+		}
 	}
 
 	if (tb[MBSTATE_A_STATS]) {
@@ -520,6 +649,49 @@ size_t mbnl_rules_per_request(const struct mb_rule *rules, size_t n)
 			break;
 	}
 	return i ? i : (n ? 1 : 0);
+}
+
+/* A backend nest of @type: its address, and its MAC and weight unless
+ * @addr_only (removing a backend). */
+static void put_backend(struct nlmsghdr *nlh, uint16_t type,
+			const struct mb_lb_backend *be, bool addr_only)
+{
+	struct nlattr *nest = mnl_attr_nest_start(nlh, type);
+
+	mnl_attr_put_u32(nlh, MBSTATE_BE_A_IPV4, be->ip);
+	if (!addr_only) {
+		if (be->has_mac)
+			mnl_attr_put(nlh, MBSTATE_BE_A_MAC, MB_ETH_ALEN,
+				     be->mac);
+		mnl_attr_put_u32(nlh, MBSTATE_BE_A_WEIGHT, be->weight);
+	}
+	mnl_attr_nest_end(nlh, nest);
+}
+
+/*
+ * The MBSTATE_A_LB nest of an "R L": the report's form (DST_IPV4) when the
+ * backend has neither a MAC nor a weight other than 1, otherwise BACKENDS
+ * with @reg's backend and @extra[0..n).
+ */
+static void put_lb(struct nlmsghdr *nlh, const struct mb_cmd *reg,
+		   const struct mb_lb_backend *extra, size_t n)
+{
+	struct nlattr *nest = mnl_attr_nest_start(nlh, MBSTATE_A_LB), *list;
+	size_t i;
+
+	mnl_attr_put_u8(nlh, MBSTATE_LB_A_TYPE, reg->lb.type);
+	mnl_attr_put_u32(nlh, MBSTATE_LB_A_SRC_IPV4, reg->lb.src_ip);
+	if (!n && !reg->backend.has_mac && reg->backend.weight == 1) {
+		mnl_attr_put_u32(nlh, MBSTATE_LB_A_DST_IPV4, reg->lb.dst_ip);
+	} else {
+		list = mnl_attr_nest_start(nlh, MBSTATE_LB_A_BACKENDS);
+		put_backend(nlh, MBSTATE_LB_A_BACKEND, &reg->backend, false);
+		for (i = 0; i < n; i++)
+			put_backend(nlh, MBSTATE_LB_A_BACKEND, &extra[i],
+				    false);
+		mnl_attr_nest_end(nlh, list);
+	}
+	mnl_attr_nest_end(nlh, nest);
 }
 
 /* --- Talking to the kernel ---------------------------------------------- */
@@ -830,13 +1002,17 @@ void mbnl_close(struct mbnl *nl)
 	free(nl);
 }
 
+uint16_t mbnl_family_id(const struct mbnl *nl)
+{
+	return nl->family;
+}
+
 /* --- Commands ----------------------------------------------------------- */
 
 int mbnl_exec(struct mbnl *nl, const struct mb_cmd *cmd,
 	      char *err, size_t errlen)
 {
 	struct nlmsghdr *nlh;
-	struct nlattr *nest;
 
 	switch (cmd->op) {
 	case MB_OP_REGISTER:
@@ -844,15 +1020,17 @@ int mbnl_exec(struct mbnl *nl, const struct mb_cmd *cmd,
 				     cmd->mac);
 		mnl_attr_put_u32(nlh, MBSTATE_A_IPV4, cmd->ip);
 		mnl_attr_put_u32(nlh, MBSTATE_A_SERVICES, cmd->service);
-		if (cmd->service & MBSTATE_SVC_L) {
-			nest = mnl_attr_nest_start(nlh, MBSTATE_A_LB);
-			mnl_attr_put_u8(nlh, MBSTATE_LB_A_TYPE, cmd->lb.type);
-			mnl_attr_put_u32(nlh, MBSTATE_LB_A_SRC_IPV4,
-					 cmd->lb.src_ip);
-			mnl_attr_put_u32(nlh, MBSTATE_LB_A_DST_IPV4,
-					 cmd->lb.dst_ip);
-			mnl_attr_nest_end(nlh, nest);
-		}
+		if (cmd->service & MBSTATE_SVC_L)
+			put_lb(nlh, cmd, NULL, 0);
+		break;
+	case MB_OP_ADD_BACKEND:
+	case MB_OP_DEL_BACKEND:
+		nlh = put_mb_request(nl, cmd->op == MB_OP_ADD_BACKEND ?
+				     MBSTATE_CMD_NEW_BACKEND :
+				     MBSTATE_CMD_DEL_BACKEND, NLM_F_ACK,
+				     cmd->mac);
+		put_backend(nlh, MBSTATE_A_BACKEND, &cmd->backend,
+			    cmd->op == MB_OP_DEL_BACKEND);
 		break;
 	case MB_OP_UNREGISTER:
 		nlh = put_mb_request(nl, MBSTATE_CMD_DEL_MB, NLM_F_ACK,
@@ -926,6 +1104,30 @@ int mbnl_add_rules(struct mbnl *nl, const __u8 mac[MB_ETH_ALEN],
 		done += count;
 	} while (done < n);
 	return 0;
+}
+
+int mbnl_lb_replace(struct mbnl *nl, const struct mb_cmd *reg,
+		    const struct mb_lb_backend *extra, size_t n,
+		    char *err, size_t errlen)
+{
+	struct nlmsghdr *nlh;
+
+	if (reg->op != MB_OP_REGISTER || reg->service != MBSTATE_SVC_L) {
+		set_err(err, errlen,
+			"a load-balancer configuration starts with R L");
+		return -EINVAL;
+	}
+	if (n + 1 > MBSTATE_LB_MAX_BACKENDS) {
+		set_err(err, errlen, "%zu backends: a middlebox has at most %d",
+			n + 1, MBSTATE_LB_MAX_BACKENDS);
+		return -E2BIG;
+	}
+	nlh = put_mb_request(nl, MBSTATE_CMD_NEW_MB, NLM_F_ACK, reg->mac);
+	mnl_attr_put_u32(nlh, MBSTATE_A_IPV4, reg->ip);
+	mnl_attr_put_u32(nlh, MBSTATE_A_SERVICES, MBSTATE_SVC_L);
+	mnl_attr_put(nlh, MBSTATE_A_REPLACE, 0, NULL);
+	put_lb(nlh, reg, extra, n);
+	return mbnl_talk(nl, nlh, NULL, NULL, NULL, err, errlen);
 }
 
 struct get_mb {
@@ -1074,6 +1276,69 @@ int mbnl_dump_rules(struct mbnl *nl, const __u8 mac[MB_ETH_ALEN],
 	return ret;
 }
 
+static int collect_flow_cb(const struct nlmsghdr *nlh, void *arg, char *err,
+			   size_t errlen)
+{
+	const struct nlattr *tb[MBSTATE_A_MAX + 1];
+	const struct nlattr *ft[MBSTATE_FLOW_A_MAX + 1];
+	struct mbnl_flow *f;
+	int ret;
+
+	ret = parse_msg(nlh, GENL_HDRLEN, mb_policy, MBSTATE_A_MAX, tb,
+			err, errlen);
+	if (ret)
+		return ret;
+	if (!tb[MBSTATE_A_MAC] || !tb[MBSTATE_A_FLOW])
+		return missing("MBSTATE_A_MAC or MBSTATE_A_FLOW", err, errlen);
+	ret = parse_nest(tb[MBSTATE_A_FLOW], flow_policy, MBSTATE_FLOW_A_MAX,
+			 ft, err, errlen);
+	if (ret)
+		return ret;
+	if (!ft[MBSTATE_FLOW_A_PROTO] || !ft[MBSTATE_FLOW_A_CLIENT_IPV4] ||
+	    !ft[MBSTATE_FLOW_A_VIP_IPV4] || !ft[MBSTATE_FLOW_A_BACKEND_IPV4])
+		return missing("flow attributes", err, errlen);
+	f = vec_push(arg);
+	if (!f) {
+		set_err(err, errlen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	memset(f, 0, sizeof(*f));
+	memcpy(f->mac, mnl_attr_get_payload(tb[MBSTATE_A_MAC]), MB_ETH_ALEN);
+	f->proto = mnl_attr_get_u8(ft[MBSTATE_FLOW_A_PROTO]);
+	f->client_ip = mnl_attr_get_u32(ft[MBSTATE_FLOW_A_CLIENT_IPV4]);
+	f->vip = mnl_attr_get_u32(ft[MBSTATE_FLOW_A_VIP_IPV4]);
+	f->backend_ip = mnl_attr_get_u32(ft[MBSTATE_FLOW_A_BACKEND_IPV4]);
+	if (ft[MBSTATE_FLOW_A_CLIENT_PORT])
+		f->client_port = mnl_attr_get_u16(ft[MBSTATE_FLOW_A_CLIENT_PORT]);
+	if (ft[MBSTATE_FLOW_A_VIP_PORT])
+		f->vip_port = mnl_attr_get_u16(ft[MBSTATE_FLOW_A_VIP_PORT]);
+	if (ft[MBSTATE_FLOW_A_BACKEND_MAC])
+		memcpy(f->backend_mac,
+		       mnl_attr_get_payload(ft[MBSTATE_FLOW_A_BACKEND_MAC]),
+		       MB_ETH_ALEN);
+	if (ft[MBSTATE_FLOW_A_STATE])
+		f->state = mnl_attr_get_u8(ft[MBSTATE_FLOW_A_STATE]);
+	if (ft[MBSTATE_FLOW_A_IDLE_MS])
+		f->idle_ms = mnl_attr_get_u32(ft[MBSTATE_FLOW_A_IDLE_MS]);
+	return 0;
+}
+
+int mbnl_dump_flows(struct mbnl *nl, const __u8 *mac,
+		    int (*cb)(const struct mbnl_flow *flow, void *arg),
+		    void *arg, char *err, size_t errlen)
+{
+	struct vec v = { .size = sizeof(struct mbnl_flow) };
+	size_t i;
+	int ret;
+
+	ret = dump(nl, MBSTATE_CMD_GET_FLOW, mac, collect_flow_cb, &v,
+		   err, errlen);
+	for (i = 0; !ret && i < v.n; i++)
+		ret = cb((const struct mbnl_flow *)v.items + i, arg);
+	free(v.items);
+	return ret;
+}
+
 /* --- Monitor ------------------------------------------------------------ */
 
 /* 0 and @ev filled, 1 for a message to skip, or a negative errno. */
@@ -1097,6 +1362,8 @@ static int decode_event(const struct mbnl *nl, const struct nlmsghdr *nlh,
 	case MBSTATE_CMD_NEW_MB:
 	case MBSTATE_CMD_DEL_MB:
 	case MBSTATE_CMD_SET_MB:
+	case MBSTATE_CMD_NEW_BACKEND:
+	case MBSTATE_CMD_DEL_BACKEND:
 		return decode_mb_msg(nlh, &ev->mb, err, errlen);
 	case MBSTATE_CMD_NEW_RULE:
 	case MBSTATE_CMD_DEL_RULE:

@@ -134,9 +134,104 @@ static struct json_object *services_json(__u32 services)
 	return a;
 }
 
+static const char *be_state_name(__u8 state)
+{
+	switch (state) {
+	case MBSTATE_BE_ACTIVE:
+		return "active";
+	case MBSTATE_BE_STANDBY:
+		return "standby";
+	case MBSTATE_BE_DRAINING:
+		return "draining";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *mac_source_name(__u8 source)
+{
+	switch (source) {
+	case MBSTATE_BE_MAC_STATIC:
+		return "static";
+	case MBSTATE_BE_MAC_LEARNED:
+		return "learned";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *flow_state_name(__u8 state)
+{
+	switch (state) {
+	case MBSTATE_FLOW_NEW:
+		return "new";
+	case MBSTATE_FLOW_ESTABLISHED:
+		return "established";
+	case MBSTATE_FLOW_CLOSING:
+		return "closing";
+	case MBSTATE_FLOW_CLOSED:
+		return "closed";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *proto_name(__u8 proto)
+{
+	switch (proto) {
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 1:
+		return "icmp";
+	default:
+		return "?";
+	}
+}
+
+static struct json_object *backend_json(const struct mbnl_backend *b)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_add_ip(o, "ip", b->ip);
+	if (b->mac_source != MBSTATE_BE_MAC_UNKNOWN)
+		json_add_mac(o, "mac", b->mac);
+	else
+		json_add_str(o, "mac", NULL);
+	json_add_str(o, "mac_source", mac_source_name(b->mac_source));
+	json_add_str(o, "state", be_state_name(b->state));
+	json_add_u64(o, "weight", b->weight);
+	json_add_u64(o, "flows", b->flows);
+	json_add_u64(o, "new_flows", b->new_flows);
+	json_add_u64(o, "packets", b->packets);
+	json_add_u64(o, "bytes", b->bytes);
+	json_add_u64(o, "ret_packets", b->ret_packets);
+	json_add_u64(o, "ret_bytes", b->ret_bytes);
+	return o;
+}
+
+static struct json_object *lb_stats_json(const struct mbnl_lb_stats *s)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_add_u64(o, "new_flows", s->new_flows);
+	json_add_u64(o, "redirected_packets", s->redirected_packets);
+	json_add_u64(o, "redirected_bytes", s->redirected_bytes);
+	json_add_u64(o, "not_selected", s->not_selected);
+	json_add_u64(o, "unhandled", s->unhandled);
+	json_add_u64(o, "no_flow", s->no_flow);
+	json_add_u64(o, "no_backend", s->no_backend);
+	json_add_u64(o, "mac_unknown", s->mac_unknown);
+	json_add_u64(o, "table_full", s->table_full);
+	json_add_u64(o, "collision", s->collision);
+	return o;
+}
+
 static struct json_object *lb_json(const struct mbnl_mb *mb)
 {
-	struct json_object *o;
+	struct json_object *o, *a;
+	__u32 i;
 
 	if (!mb->has_lb)
 		return NULL;
@@ -144,6 +239,12 @@ static struct json_object *lb_json(const struct mbnl_mb *mb)
 	json_add_u64(o, "type", mb->lb.type);
 	json_add_ip(o, "src_ip", mb->lb.src_ip);
 	json_add_ip(o, "dst_ip", mb->lb.dst_ip);
+	a = json_object_new_array();
+	for (i = 0; i < mb->n_backends; i++)
+		json_object_array_add(a, backend_json(&mb->backends[i]));
+	json_object_object_add(o, "backends", a);
+	json_add_u64(o, "flows", mb->lb_flows);
+	json_object_object_add(o, "stats", lb_stats_json(&mb->lb_stats));
 	return o;
 }
 
@@ -276,9 +377,46 @@ static int show_rule_cb(const struct mbnl_rule *r, void *arg)
 	return 0;
 }
 
+static void show_lb_human(const struct mbnl_mb *mb)
+{
+	const struct mbnl_lb_stats *st = &mb->lb_stats;
+	char ip[16], mac[18];
+	__u32 i;
+
+	if (mb->lb.type)
+		printf("  load balancer: type 1 (from %s only), %" PRIu32
+		       " backends, %" PRIu32 " flows\n",
+		       ip_str(mb->lb.src_ip, ip), mb->n_backends, mb->lb_flows);
+	else
+		printf("  load balancer: type 0 (any source), %" PRIu32
+		       " backends, %" PRIu32 " flows\n", mb->n_backends,
+		       mb->lb_flows);
+	for (i = 0; i < mb->n_backends; i++) {
+		const struct mbnl_backend *b = &mb->backends[i];
+
+		printf("    backend %s: %s, weight %" PRIu32 ", mac %s (%s)\n",
+		       ip_str(b->ip, ip), be_state_name(b->state), b->weight,
+		       b->mac_source == MBSTATE_BE_MAC_UNKNOWN ? "-" :
+		       mac_str(b->mac, mac), mac_source_name(b->mac_source));
+		printf("      flows: %" PRIu32 " now, %" PRIu64 " in all; to it: %"
+		       PRIu64 " packets, %" PRIu64 " bytes; replies: %" PRIu64
+		       " packets, %" PRIu64 " bytes\n", b->flows, b->new_flows,
+		       b->packets, b->bytes, b->ret_packets, b->ret_bytes);
+	}
+	printf("  load balancer counters: %" PRIu64 " new flows, %" PRIu64
+	       " packets (%" PRIu64 " bytes) redirected\n", st->new_flows,
+	       st->redirected_packets, st->redirected_bytes);
+	printf("    passed to the middlebox: %" PRIu64 " other source, %" PRIu64
+	       " unhandled, %" PRIu64 " no flow, %" PRIu64 " no backend, %"
+	       PRIu64 " MAC unknown, %" PRIu64 " table full, %" PRIu64
+	       " collision\n", st->not_selected, st->unhandled, st->no_flow,
+	       st->no_backend, st->mac_unknown, st->table_full,
+	       st->collision);
+}
+
 static void show_mb_human(const struct mbnl_mb *mb, bool first)
 {
-	char mac[18], ip[16], src[16], dst[16];
+	char mac[18], ip[16];
 	__u32 bit;
 	const char *sep = "";
 
@@ -295,15 +433,8 @@ static void show_mb_human(const struct mbnl_mb *mb, bool first)
 	}
 	printf("%s\n", *sep ? "" : " (none)");
 	printf("  enabled: %s\n", mb->enabled ? "yes" : "no");
-	if (mb->has_lb) {
-		if (mb->lb.type)
-			printf("  load balancer: type 1 (from %s only), backend %s\n",
-			       ip_str(mb->lb.src_ip, src),
-			       ip_str(mb->lb.dst_ip, dst));
-		else
-			printf("  load balancer: type 0 (any source), backend %s\n",
-			       ip_str(mb->lb.dst_ip, dst));
-	}
+	if (mb->has_lb)
+		show_lb_human(mb);
 	printf("  received: %" PRIu64 " packets, %" PRIu64 " bytes\n",
 	       mb->stats.rx_packets, mb->stats.rx_bytes);
 	printf("  firewall drops: %" PRIu64 " packets, %" PRIu64 " bytes\n",
@@ -431,7 +562,36 @@ static void stats_header(void)
 struct stats_ctx {
 	struct json_object *arr;	/* JSON: the rows; else NULL */
 	bool header;			/* text: header printed */
+	struct mbnl_mb *lbs;		/* text: load balancers, printed after */
+	size_t n_lbs, cap_lbs;
 };
+
+static void stats_backends(const struct stats_ctx *ctx)
+{
+	char mac[18], ip[16];
+	size_t i;
+	__u32 j;
+
+	if (!ctx->n_lbs)
+		return;
+	printf("\n%-17s  %-15s  %-8s %6s %6s %10s %12s %14s %12s %14s\n",
+	       "MAC", "BACKEND", "STATE", "WEIGHT", "FLOWS", "NEW_FLOWS",
+	       "PACKETS", "BYTES", "RET_PACKETS", "RET_BYTES");
+	for (i = 0; i < ctx->n_lbs; i++) {
+		const struct mbnl_mb *mb = &ctx->lbs[i];
+
+		for (j = 0; j < mb->n_backends; j++) {
+			const struct mbnl_backend *b = &mb->backends[j];
+
+			printf("%-17s  %-15s  %-8s %6" PRIu32 " %6" PRIu32
+			       " %10" PRIu64 " %12" PRIu64 " %14" PRIu64 " %12"
+			       PRIu64 " %14" PRIu64 "\n", mac_str(mb->mac, mac),
+			       ip_str(b->ip, ip), be_state_name(b->state),
+			       b->weight, b->flows, b->new_flows, b->packets,
+			       b->bytes, b->ret_packets, b->ret_bytes);
+		}
+	}
+}
 
 /* Called once the dump completed: nothing is printed if it failed. */
 static int stats_cb(const struct mbnl_mb *mb, void *arg)
@@ -450,6 +610,14 @@ static int stats_cb(const struct mbnl_mb *mb, void *arg)
 		       mb->stats.rx_packets, mb->stats.rx_bytes,
 		       mb->stats.fw_drop_packets, mb->stats.fw_drop_bytes,
 		       mb->stats.disabled_packets, mb->nrules);
+		if (mb->has_lb) {
+			if (ctx->n_lbs == ctx->cap_lbs) {
+				ctx->cap_lbs = ctx->cap_lbs ? 2 * ctx->cap_lbs : 8;
+				ctx->lbs = xrealloc(ctx->lbs, ctx->cap_lbs,
+						    sizeof(*ctx->lbs));
+			}
+			ctx->lbs[ctx->n_lbs++] = *mb;
+		}
 		return 0;
 	}
 	o = json_object_new_object();
@@ -461,6 +629,7 @@ static int stats_cb(const struct mbnl_mb *mb, void *arg)
 	json_add_u64(o, "fw_drop_bytes", mb->stats.fw_drop_bytes);
 	json_add_u64(o, "disabled_packets", mb->stats.disabled_packets);
 	json_add_u64(o, "nrules", mb->nrules);
+	json_object_object_add(o, "lb", lb_json(mb));
 	json_object_array_add(ctx->arr, o);
 	return 0;
 }
@@ -490,6 +659,92 @@ static int stats_main(int argc, char *argv[])
 			   JSON_C_TO_STRING_SPACED);
 	} else if (!ctx.header) {
 		stats_header();
+	} else {
+		stats_backends(&ctx);
+	}
+	json_object_put(ctx.arr);
+	free(ctx.lbs);
+	return ret ? EXIT_REFUSED : 0;
+}
+
+/* --- flows -------------------------------------------------------------- */
+
+struct flows_ctx {
+	struct json_object *arr;
+	size_t n;
+};
+
+static void flows_header(void)
+{
+	printf("%-17s  %-5s %-21s %-21s %-15s  %-11s %9s\n", "MAC", "PROTO",
+	       "CLIENT", "VIP", "BACKEND", "STATE", "IDLE_MS");
+}
+
+static int flows_cb(const struct mbnl_flow *f, void *arg)
+{
+	struct flows_ctx *ctx = arg;
+	char mac[18], ip[16], client[24], vip[24];
+	struct json_object *o;
+
+	if (!ctx->arr) {
+		if (!ctx->n++)
+			flows_header();
+		snprintf(client, sizeof(client), "%s:%u",
+			 ip_str(f->client_ip, ip), f->client_port);
+		snprintf(vip, sizeof(vip), "%s:%u", ip_str(f->vip, ip),
+			 f->vip_port);
+		printf("%-17s  %-5s %-21s %-21s %-15s  %-11s %9" PRIu32 "\n",
+		       mac_str(f->mac, mac), proto_name(f->proto), client, vip,
+		       ip_str(f->backend_ip, ip), flow_state_name(f->state),
+		       f->idle_ms);
+		return 0;
+	}
+	o = json_object_new_object();
+	json_add_mac(o, "mac", f->mac);
+	json_add_str(o, "proto", proto_name(f->proto));
+	json_add_ip(o, "client_ip", f->client_ip);
+	json_add_u64(o, "client_port", f->client_port);
+	json_add_ip(o, "vip", f->vip);
+	json_add_u64(o, "vip_port", f->vip_port);
+	json_add_ip(o, "backend_ip", f->backend_ip);
+	json_add_mac(o, "backend_mac", f->backend_mac);
+	json_add_str(o, "state", flow_state_name(f->state));
+	json_add_u64(o, "idle_ms", f->idle_ms);
+	json_object_array_add(ctx->arr, o);
+	return 0;
+}
+
+static int flows_main(int argc, char *argv[])
+{
+	struct flows_ctx ctx = { 0 };
+	char err[MB_ERR_LEN];
+	__u8 mac[MB_ETH_ALEN];
+	int ret;
+
+	if (want_help(argc, argv)) {
+		printf("Usage: %s [-j] flows [<MAC>]\n", prog_name);
+		return 0;
+	}
+	if (argc > 2) {
+		fprintf(stderr, "Usage: %s [-j] flows [<MAC>]\n", prog_name);
+		return EXIT_USAGE;
+	}
+	if (argc == 2 && mb_parse_mac(argv[1], mac)) {
+		fprintf(stderr, "Unable to parse MAC address: `%s'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	if (json_out)
+		ctx.arr = json_object_new_array();
+	ret = mbnl_dump_flows(nl_get(), argc == 2 ? mac : NULL, flows_cb,
+			      &ctx, err, sizeof(err));
+	if (ret) {
+		fflush(stdout);
+		fprintf(stderr, "%s\n", err);
+	} else if (ctx.arr) {
+		print_json(ctx.arr, JSON_C_TO_STRING_PRETTY |
+			   JSON_C_TO_STRING_SPACED);
+	} else if (!ctx.n) {
+		flows_header();
 	}
 	json_object_put(ctx.arr);
 	return ret ? EXIT_REFUSED : 0;
@@ -652,6 +907,60 @@ out:
 
 /* --- replace ------------------------------------------------------------ */
 
+/*
+ * replace with a load-balancer configuration: an "R L" line, then "A <MAC> L"
+ * lines for more backends; all of it in one request.
+ */
+static int replace_lb(const __u8 *mac, const char *mac_buf,
+		      const struct lines *l)
+{
+	struct mb_lb_backend extra[MBSTATE_LB_MAX_BACKENDS];
+	char err[MB_ERR_LEN];
+	struct mb_cmd reg, cmd;
+	size_t i, n = 0;
+
+	for (i = 0; i < l->n; i++) {
+		struct mb_cmd *c = i ? &cmd : &reg;
+
+		if (mb_cmd_parse(l->text[i], strlen(l->text[i]), c, err,
+				 sizeof(err))) {
+			fprintf(stderr, "line %lu: %s\n", l->lineno[i], err);
+			return EXIT_USAGE;
+		}
+		if (memcmp(c->mac, mac, MB_ETH_ALEN)) {
+			fprintf(stderr,
+				"line %lu: command of another middlebox than %s: `%s'\n",
+				l->lineno[i], mac_buf, l->text[i]);
+			return EXIT_USAGE;
+		}
+		if (!i && (c->op != MB_OP_REGISTER ||
+			   c->service != MBSTATE_SVC_L)) {
+			fprintf(stderr,
+				"line %lu: a load-balancer configuration starts with R L %s ...: `%s'\n",
+				l->lineno[i], mac_buf, l->text[i]);
+			return EXIT_USAGE;
+		}
+		if (i && c->op != MB_OP_ADD_BACKEND) {
+			fprintf(stderr,
+				"line %lu: not a backend to add (A %s L <IP> ...): `%s'\n",
+				l->lineno[i], mac_buf, l->text[i]);
+			return EXIT_USAGE;
+		}
+		if (i && n + 1 >= MBSTATE_LB_MAX_BACKENDS) {
+			fprintf(stderr, "line %lu: more than %d backends\n",
+				l->lineno[i], MBSTATE_LB_MAX_BACKENDS);
+			return EXIT_USAGE;
+		}
+		if (i)
+			extra[n++] = c->backend;
+	}
+	if (mbnl_lb_replace(nl_get(), &reg, extra, n, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_REFUSED;
+	}
+	return 0;
+}
+
 static int replace_main(int argc, char *argv[])
 {
 	char err[MB_ERR_LEN], mac_buf[18];
@@ -678,6 +987,11 @@ static int replace_main(int argc, char *argv[])
 	mb_format_mac(mac, mac_buf);
 	if (read_lines(argv[2], &l))
 		return EXIT_USAGE;
+	if (l.n && l.text[0][0] == 'R') {
+		ret = replace_lb(mac, mac_buf, &l);
+		free_lines(&l);
+		return ret;
+	}
 	rules = xrealloc(NULL, l.n ? l.n : 1, sizeof(*rules));
 	for (i = 0; i < l.n; i++) {
 		if (mb_cmd_parse(l.text[i], strlen(l.text[i]), &cmd, err,
@@ -765,6 +1079,47 @@ static void monitor_line(const char *event, const struct mbnl_event *ev,
 	fflush(stdout);
 }
 
+/* The "R L" backend (options included) of @mb's first configured backend. */
+static void lb_first_backend(const struct mbnl_mb *mb, struct mb_lb_backend *be)
+{
+	const struct mbnl_backend *b = &mb->backends[0];
+
+	memset(be, 0, sizeof(*be));
+	be->ip = mb->lb.dst_ip;
+	be->weight = 1;
+	if (!mb->n_backends || b->ip != mb->lb.dst_ip ||
+	    b->state == MBSTATE_BE_DRAINING)
+		return;
+	be->weight = b->weight;
+	if (b->mac_source == MBSTATE_BE_MAC_STATIC) {
+		be->has_mac = 1;
+		memcpy(be->mac, b->mac, MB_ETH_ALEN);
+	}
+}
+
+/* A backend was added, changed or removed: the configured ones now. */
+static void monitor_backends(const struct mbnl_event *ev)
+{
+	const struct mbnl_mb *mb = &ev->mb;
+	char text[MB_CMD_MAX_LEN + 1], mac[18], ip[16];
+	struct json_object *extra;
+	size_t pos;
+	__u32 i;
+
+	pos = (size_t)snprintf(text, sizeof(text), "# backends of %s:",
+			       mac_str(mb->mac, mac));
+	for (i = 0; i < mb->n_backends && pos < sizeof(text); i++)
+		pos += (size_t)snprintf(text + pos, sizeof(text) - pos,
+					" %s (%s, weight %" PRIu32 ")",
+					ip_str(mb->backends[i].ip, ip),
+					be_state_name(mb->backends[i].state),
+					mb->backends[i].weight);
+	extra = json_object_new_object();
+	json_object_object_add(extra, "lb", lb_json(mb));
+	monitor_line(ev->cmd == MBSTATE_CMD_NEW_BACKEND ? "new_backend" :
+		     "del_backend", ev, text, extra);
+}
+
 static void monitor_new_mb(struct monitor_ctx *m, const struct mbnl_event *ev)
 {
 	const struct mbnl_mb *mb = &ev->mb;
@@ -795,8 +1150,10 @@ static void monitor_new_mb(struct monitor_ctx *m, const struct mbnl_event *ev)
 		memcpy(cmd.mac, mb->mac, MB_ETH_ALEN);
 		cmd.service = bit;
 		cmd.ip = mb->ip;
-		if (bit == MBSTATE_SVC_L)
+		if (bit == MBSTATE_SVC_L) {
 			cmd.lb = mb->lb;
+			lb_first_backend(mb, &cmd.backend);
+		}
 		if (mb_cmd_format(&cmd, text, sizeof(text)) < 0) {
 			char mac[18];
 
@@ -871,6 +1228,10 @@ static int monitor_cb(const struct mbnl_event *ev, void *arg)
 	case MBSTATE_CMD_DEL_RULE:
 		monitor_rule(ev);
 		break;
+	case MBSTATE_CMD_NEW_BACKEND:
+	case MBSTATE_CMD_DEL_BACKEND:
+		monitor_backends(ev);
+		break;
 	}
 	return 0;
 }
@@ -912,12 +1273,15 @@ static const struct {
 	  "Shows every middlebox, or one, with its rules and counters" },
 	{ "stats", stats_main, "",
 	  "Shows one line of counters per middlebox" },
+	{ "flows", flows_main, "[<MAC>]",
+	  "Shows the load balancer's flows, of every middlebox or one" },
 	{ "cmd", cmd_main, "'<command>'",
 	  "Runs one text command: R, A, D, X, or Q (shows the middlebox)" },
 	{ "batch", batch_main, "[<file> | -]",
 	  "Runs text commands, one a line, from a file or standard input" },
 	{ "replace", replace_main, "<MAC> <file> | -",
-	  "Replaces a middlebox's rule set at once with the A lines of a file" },
+	  "Replaces a middlebox's rule set (A lines) or load-balancer\n"
+	  "      configuration (R L, then A <MAC> L lines) at once" },
 	{ "monitor", monitor_main, "",
 	  "Prints each change of the registry as it happens" },
 	{ "help", help_main, "", "Shows this usage" },
@@ -936,7 +1300,7 @@ static void show_usage(FILE *f)
 			subcommands[i].name, *subcommands[i].args ? " " : "",
 			subcommands[i].args, subcommands[i].desc);
 	fprintf(f, "\nOptions:\n"
-		"  -j, --json     JSON output (show, stats, monitor, Q commands)\n"
+		"  -j, --json     JSON output (show, stats, flows, monitor, Q commands)\n"
 		"  -h, --help     this usage\n"
 		"  --version      the version of mbadm\n\n"
 		"Without a subcommand, runs `show'. You may pass `--help' to any\n"

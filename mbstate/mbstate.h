@@ -25,6 +25,26 @@ struct mbstate_net {
 	struct net *net;
 	u32 count;
 	u32 gen;			/* bumped by every change, never 0 */
+	/* load balancer: attached backends by address, for MAC learning */
+	DECLARE_HASHTABLE(lb_index, 6);
+	u32 lb_n_index;			/* backends in lb_index; READ_ONCE */
+	atomic_t lb_unlearned;		/* of them, without a learned MAC */
+};
+
+/* One backend of a load-balancer request. */
+struct mblb_spec {
+	__be32 ip;
+	u32 weight;
+	bool has_mac;
+	u8 mac[ETH_ALEN];
+};
+
+/* A load-balancer configuration as requested, checked. */
+struct mblb_req {
+	u8 type;
+	__be32 src_ip;
+	u32 n;
+	struct mblb_spec be[MBSTATE_LB_MAX_BACKENDS];
 };
 
 struct mbstate_net *mbstate_pernet(const struct net *net);
@@ -45,6 +65,22 @@ struct mbfw_rule *mbstate_rule_new(struct mb_entry *mb,
 void mbstate_rule_free(struct mbfw_rule *rule);
 void mbstate_fw_clear(struct mb_entry *mb);
 
+/* The load balancer (lb.c). */
+extern const struct nla_policy mbstate_be_policy[MBSTATE_BE_A_MAX + 1];
+extern const struct nla_policy mbstate_lb_policy[MBSTATE_LB_A_MAX + 1];
+int mbstate_lb_req_parse(struct genl_info *info, __be32 ip, const u8 *mac,
+			 struct mblb_req *req);
+int mbstate_lb_set(struct mbstate_net *mn, struct mb_entry *mb,
+		   const struct mblb_req *req, struct netlink_ext_ack *extack);
+void mbstate_lb_clear(struct mbstate_net *mn, struct mb_entry *mb);
+void mbstate_lb_stats_read(const struct mb_entry *mb, u64 out[MB_LB_NSTATS]);
+int mbstate_lb_put(struct sk_buff *skb, struct mb_entry *mb);
+size_t mbstate_lb_msg_size(const struct mb_entry *mb);
+int mbstate_new_backend_doit(struct sk_buff *skb, struct genl_info *info);
+int mbstate_del_backend_doit(struct sk_buff *skb, struct genl_info *info);
+int mbstate_get_flow_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+
+extern struct genl_family mbstate_family;
 int mbstate_genl_init(void);
 void mbstate_genl_exit(void);
 void mbstate_notify_mb(struct mbstate_net *mn, struct mb_entry *mb, u8 cmd);

@@ -38,12 +38,6 @@ static const struct nla_policy mbstate_rule_policy[MBSTATE_RULE_A_MAX + 1] = {
 	[MBSTATE_RULE_A_BYTES] = { .type = NLA_REJECT },
 };
 
-static const struct nla_policy mbstate_lb_policy[MBSTATE_LB_A_MAX + 1] = {
-	[MBSTATE_LB_A_TYPE] = NLA_POLICY_MAX(NLA_U8, 1),
-	[MBSTATE_LB_A_SRC_IPV4] = { .type = NLA_BE32 },
-	[MBSTATE_LB_A_DST_IPV4] = { .type = NLA_BE32 },
-};
-
 static const struct nla_policy mbstate_policy[MBSTATE_A_MAX + 1] = {
 	[MBSTATE_A_MAC] = NLA_POLICY_ETH_ADDR,
 	[MBSTATE_A_IPV4] = { .type = NLA_BE32 },
@@ -55,9 +49,9 @@ static const struct nla_policy mbstate_policy[MBSTATE_A_MAX + 1] = {
 	[MBSTATE_A_LB] = NLA_POLICY_NESTED(mbstate_lb_policy),
 	[MBSTATE_A_STATS] = { .type = NLA_REJECT },
 	[MBSTATE_A_REPLACE] = { .type = NLA_FLAG },
+	[MBSTATE_A_BACKEND] = NLA_POLICY_NESTED(mbstate_be_policy),
+	[MBSTATE_A_FLOW] = { .type = NLA_REJECT },
 };
-
-static struct genl_family mbstate_family;
 
 enum { MBSTATE_MCGRP_CHANGES_ID };
 
@@ -293,15 +287,8 @@ static int mbstate_mb_put(struct sk_buff *skb, struct mb_entry *mb)
 	    nla_put_u8(skb, MBSTATE_A_ENABLED, READ_ONCE(mb->enabled)) ||
 	    nla_put_u32(skb, MBSTATE_A_NRULES, mbstate_nrules(mb)))
 		return -EMSGSIZE;
-	if (mb->services & MBSTATE_SVC_L) {
-		nest = nla_nest_start(skb, MBSTATE_A_LB);
-		if (!nest ||
-		    nla_put_u8(skb, MBSTATE_LB_A_TYPE, mb->lb.type) ||
-		    nla_put_in_addr(skb, MBSTATE_LB_A_SRC_IPV4, mb->lb.src_ip) ||
-		    nla_put_in_addr(skb, MBSTATE_LB_A_DST_IPV4, mb->lb.dst_ip))
-			return -EMSGSIZE;
-		nla_nest_end(skb, nest);
-	}
+	if ((mb->services & MBSTATE_SVC_L) && mbstate_lb_put(skb, mb))
+		return -EMSGSIZE;
 	mbstate_stats_read(mb, st);
 	nest = nla_nest_start(skb, MBSTATE_A_STATS);
 	if (!nest ||
@@ -326,7 +313,7 @@ static struct sk_buff *mbstate_mb_msg(struct mb_entry *mb, u32 portid,
 	struct sk_buff *skb;
 	void *hdr;
 
-	skb = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	skb = genlmsg_new(NLMSG_GOODSIZE + mbstate_lb_msg_size(mb), GFP_KERNEL);
 	if (!skb)
 		return NULL;
 	hdr = genlmsg_put(skb, portid, seq, &mbstate_family, 0, cmd);
@@ -437,6 +424,11 @@ static int mbstate_get_mb_dumpit(struct sk_buff *skb,
 		genl_dump_check_consistent(cb, hdr);
 		if (mbstate_mb_put(skb, mb)) {
 			genlmsg_cancel(skb, hdr);
+			/* not even alone: the reader's buffer is too small */
+			if (!skb->len) {
+				mutex_unlock(&mbstate_mutex);
+				return -EMSGSIZE;
+			}
 			break;
 		}
 		genlmsg_end(skb, hdr);
@@ -465,12 +457,10 @@ static int mbstate_get_rule_dumpit(struct sk_buff *skb,
 	cb->seq = mn->gen;
 	mb = mbstate_find(mn, nla_data(mac));
 	if (!mb) {
-		if (!cb->args[1]) {
-			NL_SET_ERR_MSG_ATTR(cb->extack, mac,
-					    "no middlebox is registered with this MAC address");
-			ret = -ENOENT;
-		}
-		/* unregistered during the dump: end it, marked inconsistent */
+		/* also when it was unregistered while the dump ran */
+		NL_SET_ERR_MSG_ATTR(cb->extack, mac,
+				    "no middlebox is registered with this MAC address");
+		ret = -ENOENT;
 		goto out;
 	}
 	rs = mbstate_deref(mb->fw);
@@ -490,66 +480,19 @@ static int mbstate_get_rule_dumpit(struct sk_buff *skb,
 		genlmsg_end(skb, hdr);
 		cb->args[0] = i + 1;
 	}
-	cb->args[1] = 1;
 	ret = skb->len;
 out:
 	mutex_unlock(&mbstate_mutex);
 	return ret;
 }
 
-static int mbstate_lb_parse(struct genl_info *info, __be32 ip,
-			    struct mb_lb *lb)
-{
-	struct nlattr *tb[MBSTATE_LB_A_MAX + 1];
-	struct nlattr *nest = info->attrs[MBSTATE_A_LB];
-	int ret;
-
-	if (!nest) {
-		NL_SET_ERR_MSG(info->extack,
-			       "load-balancer registration needs MBSTATE_A_LB (type, source, destination)");
-		return -EINVAL;
-	}
-	ret = nla_parse_nested(tb, MBSTATE_LB_A_MAX, nest, mbstate_lb_policy,
-			       info->extack);
-	if (ret)
-		return ret;
-	if (!tb[MBSTATE_LB_A_TYPE] || !tb[MBSTATE_LB_A_DST_IPV4]) {
-		NL_SET_ERR_MSG_ATTR(info->extack, nest,
-				    "load-balancer registration needs a type and a destination");
-		return -EINVAL;
-	}
-	lb->type = nla_get_u8(tb[MBSTATE_LB_A_TYPE]);
-	lb->src_ip = tb[MBSTATE_LB_A_SRC_IPV4] ?
-		     nla_get_in_addr(tb[MBSTATE_LB_A_SRC_IPV4]) : 0;
-	lb->dst_ip = nla_get_in_addr(tb[MBSTATE_LB_A_DST_IPV4]);
-	if (lb->type == 0 && lb->src_ip) {
-		NL_SET_ERR_MSG_ATTR(info->extack, tb[MBSTATE_LB_A_SRC_IPV4],
-				    "type 0 redirects every source: the source must be 0.0.0.0");
-		return -EINVAL;
-	}
-	if (lb->type == 1 && !mbstate_ip_unicast(lb->src_ip)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, nest,
-				    "type 1 needs a unicast source address");
-		return -EINVAL;
-	}
-	if (!mbstate_ip_unicast(lb->dst_ip)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, tb[MBSTATE_LB_A_DST_IPV4],
-				    "the destination must be a unicast address");
-		return -EINVAL;
-	}
-	if (lb->dst_ip == ip) {
-		NL_SET_ERR_MSG_ATTR(info->extack, tb[MBSTATE_LB_A_DST_IPV4],
-				    "the destination must not be the middlebox itself");
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int mbstate_new_mb_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct mbstate_net *mn = mbstate_pernet(genl_info_net(info));
+	bool replace = nla_get_flag(info->attrs[MBSTATE_A_REPLACE]);
 	struct netlink_ext_ack *extack = info->extack;
-	struct mb_lb lb = { };
+	struct mblb_req *lb = NULL;
+	bool created = false;
 	struct mb_entry *mb;
 	unsigned int bit;
 	const u8 *mac;
@@ -584,12 +527,21 @@ static int mbstate_new_mb_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	bit = __ffs(services);
 	if (bit == MBSTATE_SVC_L_BIT) {
-		ret = mbstate_lb_parse(info, ip, &lb);
-		if (ret)
+		lb = kmalloc(sizeof(*lb), GFP_KERNEL);
+		if (!lb)
+			return -ENOMEM;
+		ret = mbstate_lb_req_parse(info, ip, mac, lb);
+		if (ret) {
+			kfree(lb);
 			return ret;
+		}
 	} else if (info->attrs[MBSTATE_A_LB]) {
 		NL_SET_ERR_MSG_ATTR(extack, info->attrs[MBSTATE_A_LB],
 				    "a load-balancer configuration belongs to service L only");
+		return -EINVAL;
+	} else if (replace) {
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[MBSTATE_A_REPLACE],
+				    "replacing a registration applies to service L only");
 		return -EINVAL;
 	}
 
@@ -612,7 +564,7 @@ static int mbstate_new_mb_doit(struct sk_buff *skb, struct genl_info *info)
 			ret = -EEXIST;
 			goto out;
 		}
-		if (mb->services & services) {
+		if ((mb->services & services) && !replace) {
 			NL_SET_ERR_MSG(extack,
 				       "the middlebox is already registered for this service");
 			ret = -EEXIST;
@@ -630,15 +582,25 @@ static int mbstate_new_mb_doit(struct sk_buff *skb, struct genl_info *info)
 			ret = -ENOMEM;
 			goto out;
 		}
+		created = true;
 	}
-	if (bit == MBSTATE_SVC_L_BIT)
-		mb->lb = lb;
+	if (bit == MBSTATE_SVC_L_BIT) {
+		ret = mbstate_lb_set(mn, mb, lb, extack);
+		if (ret) {
+			/* never announced, and without services: no frame
+			 * was offloaded for it */
+			if (created)
+				mbstate_mb_del(mn, mb);
+			goto out;
+		}
+	}
 	mb->services |= services;
 	mn->gen++;
 	mbstate_notify_mb(mn, mb, MBSTATE_CMD_NEW_MB);
 	ret = 0;
 out:
 	mutex_unlock(&mbstate_mutex);
+	kfree(lb);
 	return ret;
 }
 
@@ -923,10 +885,22 @@ static const struct genl_small_ops mbstate_ops[] = {
 		.cmd = MBSTATE_CMD_GET_RULE,
 		.dumpit = mbstate_get_rule_dumpit,
 		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = MBSTATE_CMD_NEW_BACKEND,
+		.doit = mbstate_new_backend_doit,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = MBSTATE_CMD_DEL_BACKEND,
+		.doit = mbstate_del_backend_doit,
+		.flags = GENL_UNS_ADMIN_PERM,
+	}, {
+		.cmd = MBSTATE_CMD_GET_FLOW,
+		.dumpit = mbstate_get_flow_dumpit,
+		.flags = GENL_UNS_ADMIN_PERM,
 	},
 };
 
-static struct genl_family mbstate_family __ro_after_init = {
+struct genl_family mbstate_family __ro_after_init = {
 	.name = MBSTATE_GENL_NAME,
 	.version = MBSTATE_GENL_VERSION,
 	.maxattr = MBSTATE_A_MAX,

@@ -10,6 +10,7 @@
 #include <linux/etherdevice.h>
 #include <linux/module.h>
 #include <linux/random.h>
+#include <asm/unaligned.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 
@@ -41,7 +42,9 @@ struct mbstate_net *mbstate_pernet(const struct net *net)
 
 static u64 mbstate_mac_key(const u8 *mac)
 {
-	return ether_addr_to_u64(mac);
+	/* Any function of the 6 bytes will do: two loads, not a loop of 6. */
+	return get_unaligned((const u32 *)mac) |
+	       (u64)get_unaligned((const u16 *)(mac + 4)) << 32;
 }
 
 /**
@@ -53,7 +56,12 @@ static u64 mbstate_mac_key(const u8 *mac)
  */
 struct mb_entry *mbstate_lookup_rcu(const struct net *net, const u8 *mac)
 {
-	struct mbstate_net *mn = mbstate_pernet(net);
+	/*
+	 * net_generic() without its own rcu_read_lock()/rcu_read_unlock():
+	 * the caller holds it, and with CONFIG_PREEMPT_RCU (Debian's kernels)
+	 * that pair costs two function calls per frame.
+	 */
+	struct mbstate_net *mn = rcu_dereference(net->gen)->ptr[mbstate_net_id];
 	struct mb_entry *mb;
 
 	hash_for_each_possible_rcu(mn->table, mb, hnode, mbstate_mac_key(mac))
@@ -218,7 +226,7 @@ int mbstate_fw_replace(struct mb_entry *mb, struct mbfw_rule **rules, u32 n,
 		memcpy(rs->rules, rules, n * sizeof(*rules));
 		rs->n_rules = n;
 		rs->table = mbc_build((const struct mb_rule *const *)rules, n,
-				      get_random_u32(), max_entries, &why);
+				      get_random_u32(), READ_ONCE(max_entries), &why);
 		if (!rs->table) {
 			if (why) {
 				NL_SET_ERR_MSG(extack,
@@ -266,10 +274,14 @@ struct mb_entry *mbstate_mb_new(struct mbstate_net *mn, const u8 *mac,
 	if (!mb)
 		return NULL;
 	mb->stats = netdev_alloc_pcpu_stats(struct mb_pcpu_stats);
-	if (!mb->stats) {
+	mb->lb_stats = netdev_alloc_pcpu_stats(struct mb_lb_pcpu_stats);
+	if (!mb->stats || !mb->lb_stats) {
+		free_percpu(mb->stats);
+		free_percpu(mb->lb_stats);
 		kfree(mb);
 		return NULL;
 	}
+	INIT_LIST_HEAD(&mb->lb_backends);
 	ether_addr_copy(mb->mac, mac);
 	mb->ip = ip;
 	mb->enabled = true;
@@ -287,12 +299,14 @@ static void mbstate_mb_free_rcu(struct rcu_head *head)
 	if (rs)
 		mbstate_ruleset_free_now(rs, true);
 	free_percpu(mb->stats);
+	free_percpu(mb->lb_stats);
 	kfree(mb);
 }
 
 void mbstate_mb_del(struct mbstate_net *mn, struct mb_entry *mb)
 {
 	lockdep_assert_held(&mbstate_mutex);
+	mbstate_lb_clear(mn, mb);
 	hash_del_rcu(&mb->hnode);
 	list_del(&mb->list);
 	mn->count--;
@@ -329,7 +343,7 @@ void mbstate_service_set(unsigned int service_bit, bool available)
 			if (service_bit == MBSTATE_SVC_F_BIT)
 				mbstate_fw_clear(mb);
 			if (service_bit == MBSTATE_SVC_L_BIT)
-				memset(&mb->lb, 0, sizeof(mb->lb));
+				mbstate_lb_clear(mn, mb);
 			mn->gen++;
 			if (mb->services) {
 				mbstate_notify_mb(mn, mb, MBSTATE_CMD_SET_MB);
@@ -351,6 +365,8 @@ static int __net_init mbstate_net_init(struct net *net)
 	struct mbstate_net *mn = mbstate_pernet(net);
 
 	hash_init(mn->table);
+	hash_init(mn->lb_index);
+	atomic_set(&mn->lb_unlearned, 0);
 	INIT_LIST_HEAD(&mn->mbs);
 	mn->net = net;
 	mn->gen = 1;

@@ -6,10 +6,13 @@
  * each command are in docs/commands.md.
  *
  *   R F <MAC> <IP>                          register for the firewall
- *   R L <MAC> <IP> <type> <srcIP> <dstIP>   register for the load balancer
+ *   R L <MAC> <IP> <type> <srcIP> <dstIP> [mac <MAC>] [weight <w>]
+ *                                           register for the load balancer
  *   A <MAC>   /   D <MAC>                   switch all offloads on / off
  *   A <MAC> <I|M|T> <mask> <f> <value> ...  add a firewall rule
  *   D <MAC> <I|M|T> <mask> <f> [<value>]... delete the rules it selects
+ *   A <MAC> L <IP> [mac <MAC>] [weight <w>] add (or change) a backend
+ *   D <MAC> L <IP>                          remove a backend (it drains)
  *   X <MAC>                                 unregister
  *   Q <MAC>                                 query the middlebox's state
  */
@@ -33,12 +36,24 @@ enum mb_op {
 	MB_OP_DEL_RULE,		/* D <MAC> <class> ... */
 	MB_OP_UNREGISTER,	/* X */
 	MB_OP_QUERY,		/* Q */
+	MB_OP_ADD_BACKEND,	/* A <MAC> L <IP> ... */
+	MB_OP_DEL_BACKEND,	/* D <MAC> L <IP> */
 };
 
 struct mb_lb_conf {
 	__u8 type;		/* 0: any source, 1: only src_ip */
 	__be32 src_ip;		/* 0.0.0.0 with type 0 */
 	__be32 dst_ip;		/* the backend */
+};
+
+/* One backend of a load-balancing middlebox. */
+struct mb_lb_backend {
+	__be32 ip;
+	__u32 weight;		/* 0 to MBSTATE_LB_WEIGHT_MAX; 1 if not given
+				 * (0 for D <MAC> L, which takes no weight) */
+	__u8 has_mac;		/* 1: mac is the backend's static MAC */
+	__u8 mac[MB_ETH_ALEN];
+	__u8 pad;
 };
 
 struct mb_cmd {
@@ -48,6 +63,7 @@ struct mb_cmd {
 	__be32 ip;		/* R */
 	struct mb_lb_conf lb;	/* R L */
 	struct mb_rule rule;	/* ADD_RULE (valued == fields), DEL_RULE */
+	struct mb_lb_backend backend;	/* R L (ip == lb.dst_ip), *_BACKEND */
 };
 
 /*

@@ -7,6 +7,8 @@
  *   mbhook.ko   the bridge hook: finds the middlebox a frame is addressed to
  *               and calls the offloads it enabled.
  *   mbfw.ko     the firewall offload (drops frames that match a rule).
+ *   mblb.ko     the load-balancer offload (redirects flows to backends and
+ *               rewrites the replies back; owns the flow table).
  *
  * DOC: Locking
  *
@@ -17,14 +19,27 @@
  * struct mbfw_ruleset published with rcu_assign_pointer and never changed
  * after), mb->enabled (READ_ONCE/WRITE_ONCE), and the offload table in
  * mbhook. Freed objects go through call_rcu(). Counters are per-CPU.
+ *
+ * Load balancer: mb->lb_conf (a struct mblb_conf, immutable, published with
+ * rcu_assign_pointer) and the struct mblb_backend objects it points to. A
+ * backend object is shared by the configurations and by the flows of mblb
+ * that use it, and counted (ref): the configurations hold their references
+ * under mbstate_mutex, a flow takes one with refcount_inc_not_zero() on the
+ * packet path when it is created and gives it back from process context
+ * (mbstate_lb_backend_put(), which takes mbstate_mutex on the last one).
+ * While its middlebox exists and it is configured or has flows, a backend is
+ * attached: on mb->lb_backends and in the namespace's learning index; its
+ * learned MAC (atomic64) is written on the packet path.
  */
 #ifndef _MBVISOR_KERNEL_H
 #define _MBVISOR_KERNEL_H
 
+#include <linux/etherdevice.h>
 #include <linux/netdevice.h>
 #include <linux/netfilter.h>
 #include <linux/percpu.h>
 #include <linux/rculist.h>
+#include <linux/refcount.h>
 #include <linux/u64_stats_sync.h>
 #include <mbvisor/classifier.h>
 #include <mbvisor/rule.h>
@@ -61,11 +76,97 @@ struct mbfw_ruleset {
 	struct rcu_head rcu;
 };
 
-struct mb_lb {
-	u8 type;
-	__be32 src_ip;
-	__be32 dst_ip;
+/* Per-CPU counters of a load-balancing middlebox (MBSTATE_LB_STATS_A_*). */
+enum {
+	MB_LB_NEW_FLOWS,
+	MB_LB_REDIRECTED_PACKETS,
+	MB_LB_REDIRECTED_BYTES,
+	MB_LB_NOT_SELECTED,
+	MB_LB_UNHANDLED,
+	MB_LB_NO_FLOW,
+	MB_LB_NO_BACKEND,
+	MB_LB_MAC_UNKNOWN,
+	MB_LB_TABLE_FULL,
+	MB_LB_COLLISION,
+	MB_LB_NSTATS
 };
+
+struct mb_lb_pcpu_stats {
+	u64_stats_t v[MB_LB_NSTATS];
+	struct u64_stats_sync syncp;
+};
+
+/* Per-CPU counters of one backend (MBSTATE_BE_A_*). */
+enum {
+	MBLB_BE_NEW_FLOWS,
+	MBLB_BE_PACKETS,
+	MBLB_BE_BYTES,
+	MBLB_BE_RET_PACKETS,
+	MBLB_BE_RET_BYTES,
+	MBLB_BE_NSTATS
+};
+
+struct mblb_be_pcpu {
+	u64_stats_t v[MBLB_BE_NSTATS];
+	struct u64_stats_sync syncp;
+};
+
+/* mblb_backend.learned: a MAC (ether_addr_to_u64) and this bit if known. */
+#define MBLB_MAC_VALID		BIT_ULL(48)
+
+struct mbstate_net;
+
+/* One backend of one middlebox; see "Load balancer" above. */
+struct mblb_backend {
+	refcount_t ref;
+	__be32 ip;
+	u8 mb_mac[ETH_ALEN];		/* its middlebox: never its MAC */
+	atomic64_t learned;		/* MAC seen at the bridge */
+	atomic_t flows;			/* flows of mblb using it */
+	unsigned long flags;		/* MBLB_BE_F_* */
+	struct mb_entry *mb;		/* while attached; mutex */
+	struct mbstate_net *mn;		/* while attached; mutex */
+	struct list_head list;		/* on mb->lb_backends; mutex */
+	struct hlist_node hnode;	/* learning index, RCU; mutex */
+	struct mblb_be_pcpu __percpu *stats;
+	struct rcu_head rcu;
+};
+
+/* Counted in the namespace's backends without a learned MAC. */
+#define MBLB_BE_F_UNLEARNED	0
+
+struct mblb_conf_be {
+	struct mblb_backend *be;	/* holds a reference */
+	u32 weight;
+	bool has_mac;			/* static MAC */
+	u8 mac[ETH_ALEN];
+};
+
+/* A load-balancer configuration; immutable once published. */
+struct mblb_conf {
+	u8 type;			/* 0: any source, 1: only src_ip */
+	__be32 src_ip;
+	u32 n;
+	u16 *table;			/* Maglev: MB_MAGLEV_SIZE entries */
+	struct rcu_head rcu;
+	struct mblb_conf_be be[];
+};
+
+/* The MAC to send a new flow of @cb to, false while it is not known. */
+static inline bool mblb_conf_be_mac(const struct mblb_conf_be *cb, u8 *mac)
+{
+	u64 v;
+
+	if (cb->has_mac) {
+		ether_addr_copy(mac, cb->mac);
+		return true;
+	}
+	v = (u64)atomic64_read(&cb->be->learned);
+	if (!(v & MBLB_MAC_VALID))
+		return false;
+	u64_to_ether_addr(v, mac);
+	return true;
+}
 
 struct mb_entry {
 	struct hlist_node hnode;	/* per-netns hash, RCU */
@@ -76,7 +177,10 @@ struct mb_entry {
 	bool enabled;			/* READ_ONCE on the packet path */
 	u32 next_rule_id;
 	struct mbfw_ruleset __rcu *fw;
-	struct mb_lb lb;
+	struct mblb_conf __rcu *lb_conf;	/* NULL without service L */
+	struct list_head lb_backends;	/* attached mblb_backend, mutex */
+	u32 lb_n_backends;		/* on lb_backends */
+	struct mb_lb_pcpu_stats __percpu *lb_stats;
 	struct mb_pcpu_stats __percpu *stats;
 	struct rcu_head rcu;
 };
@@ -109,5 +213,57 @@ void mbhook_unregister_offload(const struct mbhook_offload *off);
  * module starts empty; mbhostd restores what its guests asked for).
  */
 void mbstate_service_set(unsigned int service_bit, bool available);
+
+/* Counts one event @what (MB_LB_*) of @mb's load balancer; packet path. */
+static inline void mb_lb_count(struct mb_entry *mb, unsigned int what,
+			       u64 n)
+{
+	struct mb_lb_pcpu_stats *st = this_cpu_ptr(mb->lb_stats);
+
+	u64_stats_update_begin(&st->syncp);
+	u64_stats_add(&st->v[what], n);
+	u64_stats_update_end(&st->syncp);
+}
+
+/*
+ * Gives back a flow's reference to @be. Process context: the last
+ * reference detaches and frees it, under mbstate_mutex.
+ */
+void mbstate_lb_backend_put(struct mblb_backend *be);
+
+/*
+ * The bridge saw @ip at @mac (an ARP sender, or the source of an IPv4
+ * frame). Updates the learned MAC of every attached backend with that
+ * address in @net: a MAC it did not know yet, or, if @update (ARP), a
+ * changed one. Packet path, under rcu_read_lock(); cheap when @net has no
+ * backend.
+ */
+void mbstate_lb_learn(const struct net *net, __be32 ip, const u8 *mac,
+		      bool update);
+
+/* One flow, as mblb reports it to mbstate for MBSTATE_CMD_GET_FLOW. */
+struct mb_lb_flow_info {
+	u8 mb_mac[ETH_ALEN];
+	u8 be_mac[ETH_ALEN];
+	__be32 client_ip, vip, be_ip;
+	__be16 client_port, vip_port;
+	u8 proto;
+	u8 state;			/* MBSTATE_FLOW_* */
+	u32 idle_ms;
+};
+
+/*
+ * What mblb offers mbstate. flow_next() fills @out with the first flow of
+ * @net (of the middlebox @mac unless NULL) at or after position *pos, sets
+ * *pos past it and returns true; false when there is none. Called in
+ * process context under mbstate_mutex.
+ */
+struct mbstate_lb_ops {
+	bool (*flow_next)(const struct net *net, const u8 *mac,
+			  unsigned long *pos, struct mb_lb_flow_info *out);
+};
+
+/* mblb registers its ops at load (and NULL at unload). */
+void mbstate_lb_ops_set(const struct mbstate_lb_ops *ops);
 
 #endif /* _MBVISOR_KERNEL_H */

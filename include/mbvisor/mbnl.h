@@ -23,6 +23,27 @@ struct mbnl_stats {
 	uint64_t disabled_packets;
 };
 
+/* One backend of a load balancer, with its counters. */
+struct mbnl_backend {
+	__be32 ip;
+	__u8 mac[MB_ETH_ALEN];	/* valid unless mac_source is UNKNOWN */
+	__u8 mac_source;	/* MBSTATE_BE_MAC_* */
+	__u8 state;		/* MBSTATE_BE_* */
+	__u32 weight;
+	__u32 flows;		/* in the flow table now */
+	uint64_t new_flows;
+	uint64_t packets, bytes;	/* redirected to it */
+	uint64_t ret_packets, ret_bytes;	/* its replies, rewritten back */
+};
+
+/* A load balancer's counters (MBSTATE_LB_STATS_A_*). */
+struct mbnl_lb_stats {
+	uint64_t new_flows;
+	uint64_t redirected_packets, redirected_bytes;
+	uint64_t not_selected, unhandled, no_flow, no_backend;
+	uint64_t mac_unknown, table_full, collision;
+};
+
 struct mbnl_mb {
 	__u8 mac[MB_ETH_ALEN];
 	__be32 ip;
@@ -30,8 +51,23 @@ struct mbnl_mb {
 	bool enabled;
 	__u32 nrules;
 	bool has_lb;
-	struct mb_lb_conf lb;
+	struct mb_lb_conf lb;	/* dst_ip: the first configured backend */
+	__u32 n_backends;	/* configured ones first, then draining ones */
+	struct mbnl_backend backends[MBSTATE_LB_MAX_BACKENDS];
+	__u32 lb_flows;
+	struct mbnl_lb_stats lb_stats;
 	struct mbnl_stats stats;
+};
+
+/* One flow of the load-balancer offload (MBSTATE_CMD_GET_FLOW). */
+struct mbnl_flow {
+	__u8 mac[MB_ETH_ALEN];	/* the middlebox the client addressed */
+	__u8 proto;		/* 6, 17, 1 */
+	__u8 state;		/* MBSTATE_FLOW_* */
+	__be32 client_ip, vip, backend_ip;
+	__u16 client_port, vip_port;	/* host order */
+	__u8 backend_mac[MB_ETH_ALEN];
+	__u32 idle_ms;
 };
 
 struct mbnl_rule {
@@ -58,6 +94,11 @@ struct mbnl_event {
  * Use one handle per thread, and a handle of its own for mbnl_monitor(). */
 struct mbnl *mbnl_open(char *err, size_t errlen);
 void mbnl_close(struct mbnl *nl);
+
+/* The family's id, as resolved by mbnl_open(). The kernel gives a family a
+ * new id each time it registers, so a changed id means mbstate.ko was
+ * reloaded (mbhostd keeps it to notice a reload while it was not running). */
+uint16_t mbnl_family_id(const struct mbnl *nl);
 
 /* Runs one parsed command (any op but MB_OP_QUERY) against the registry. */
 int mbnl_exec(struct mbnl *nl, const struct mb_cmd *cmd,
@@ -101,6 +142,22 @@ int mbnl_dump_mbs(struct mbnl *nl,
 		  char *err, size_t errlen);
 int mbnl_dump_rules(struct mbnl *nl, const __u8 mac[MB_ETH_ALEN],
 		    int (*cb)(const struct mbnl_rule *rule, void *arg),
+		    void *arg, char *err, size_t errlen);
+
+/*
+ * Replaces the whole load-balancer configuration of a middlebox in one step
+ * (or registers it): @reg is an "R L" command, @extra[0..n) more backends
+ * ("A <MAC> L" commands' backends). MBSTATE_CMD_NEW_MB with
+ * MBSTATE_A_REPLACE and every backend in MBSTATE_LB_A_BACKENDS.
+ */
+int mbnl_lb_replace(struct mbnl *nl, const struct mb_cmd *reg,
+		    const struct mb_lb_backend *extra, size_t n,
+		    char *err, size_t errlen);
+
+/* The flows of the namespace, or of the middlebox @mac if not NULL. A
+ * snapshot walk: flows that come or go meanwhile may be missed or seen. */
+int mbnl_dump_flows(struct mbnl *nl, const __u8 *mac,
+		    int (*cb)(const struct mbnl_flow *flow, void *arg),
 		    void *arg, char *err, size_t errlen);
 
 /* Joins the "changes" group and calls @cb for each event until it returns

@@ -294,6 +294,8 @@ static void test_register_lb(void **state)
 	want.ip = ip4(10, 0, 0, 1);
 	want.lb.type = 0;
 	want.lb.dst_ip = ip4(10, 0, 0, 9);
+	want.backend.ip = want.lb.dst_ip;
+	want.backend.weight = 1;
 	parse_ok("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9", &cmd);
 	assert_cmd(&cmd, &want);
 	canon("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9", NULL);
@@ -309,7 +311,7 @@ static void test_register_lb(void **state)
 
 	parse_err("R L " MB_MAC " 10.0.0.1",
 		  "Missing load-balancer type (usage: R L <MAC> <IP> <type> "
-		  "<srcIP> <dstIP>)");
+		  "<srcIP> <dstIP> [mac <MAC>] [weight <0-1000>])");
 	parse_err("R L " MB_MAC " 10.0.0.1 0", "Missing source address");
 	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0",
 		  "Missing backend address");
@@ -341,6 +343,169 @@ static void test_register_lb(void **state)
 		  "Unable to parse IP address: `10.0.0'");
 	parse_err("R L " MB_MAC " 10.0.0.1 0 any 10.0.0.9",
 		  "Unable to parse IP address: `any'");
+}
+
+/* Our extensions of R L: the backend's MAC and weight, in any order. */
+static void test_register_lb_options(void **state)
+{
+	static const __u8 bmac[MB_ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x09 };
+	struct mb_cmd cmd, want;
+
+	(void)state;
+	base_cmd(&want, MB_OP_REGISTER);
+	want.service = MBSTATE_SVC_L;
+	want.ip = ip4(10, 0, 0, 1);
+	want.lb.dst_ip = ip4(10, 0, 0, 9);
+	want.backend.ip = want.lb.dst_ip;
+	want.backend.weight = 1;
+	want.backend.has_mac = 1;
+	memcpy(want.backend.mac, bmac, MB_ETH_ALEN);
+	parse_ok("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 mac 2:0:0:0:0:9",
+		 &cmd);
+	assert_cmd(&cmd, &want);
+	canon("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 mac 2:0:0:0:0:9",
+	      "R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 "
+	      "mac 02:00:00:00:00:09");
+	want.backend.weight = 7;
+	parse_ok("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 7 "
+		 "mac 02:00:00:00:00:09", &cmd);
+	assert_cmd(&cmd, &want);
+	canon("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 7 "
+	      "mac 02:00:00:00:00:09",
+	      "R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 "
+	      "mac 02:00:00:00:00:09 weight 7");
+	/* the default weight is not printed; weight 0 is */
+	canon("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 1",
+	      "R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9");
+	canon("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 0", NULL);
+	canon("R L " MB_MAC " 10.0.0.1 1 10.0.0.7 10.0.0.9 weight 1000",
+	      NULL);
+
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 1001",
+		  "Unable to parse weight: `1001' (expected 0 to 1000)");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 07",
+		  "Unable to parse weight: `07'");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight -1",
+		  "Unable to parse weight: `-1'");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight",
+		  "Missing value after `weight' (usage: R L");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 mac",
+		  "Missing value after `mac'");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 2 "
+		  "weight 3", "Option `weight' is given twice");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 mac 2:0:0:0:0:9 "
+		  "mac 2:0:0:0:0:8", "Option `mac' is given twice");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 mac 2:0:0:0:9",
+		  "Unable to parse backend MAC address: `2:0:0:0:9'");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 "
+		  "mac ff:ff:ff:ff:ff:ff",
+		  "Backend MAC address `ff:ff:ff:ff:ff:ff' is multicast");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 "
+		  "mac 00:00:00:00:00:00",
+		  "Backend MAC address `00:00:00:00:00:00' is all zero");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 mac " MB_MAC,
+		  "The backend MAC address `" MB_MAC "' must not be the "
+		  "middlebox's own");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 MAC 2:0:0:0:0:9",
+		  "Unexpected token `MAC' after the end of the command");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 2 x",
+		  "Unexpected token `x' after the end of the command");
+}
+
+/* A <MAC> L and D <MAC> L: backends of a registered load balancer. */
+static void test_backends(void **state)
+{
+	static const __u8 bmac[MB_ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x0a };
+	struct mb_cmd cmd, want;
+
+	(void)state;
+	base_cmd(&want, MB_OP_ADD_BACKEND);
+	want.backend.ip = ip4(10, 0, 0, 10);
+	want.backend.weight = 1;
+	parse_ok("A " MB_MAC " L 10.0.0.10", &cmd);
+	assert_cmd(&cmd, &want);
+	canon("A " MB_MAC " L 10.0.0.10", NULL);
+	want.backend.weight = 3;
+	want.backend.has_mac = 1;
+	memcpy(want.backend.mac, bmac, MB_ETH_ALEN);
+	parse_ok("@A " MB_MAC " L 10.0.0.10 weight 3 mac 02:00:00:00:00:0A@",
+		 &cmd);
+	assert_cmd(&cmd, &want);
+	canon("A " MB_MAC " L 10.0.0.10 weight 3 mac 02:00:00:00:00:0A",
+	      "A " MB_MAC " L 10.0.0.10 mac 02:00:00:00:00:0a weight 3");
+	canon("A " MB_MAC " L 10.0.0.10 weight 0", NULL);
+
+	base_cmd(&want, MB_OP_DEL_BACKEND);
+	want.backend.ip = ip4(10, 0, 0, 10);
+	parse_ok("D " MB_MAC " L 10.0.0.10", &cmd);
+	assert_cmd(&cmd, &want);
+	canon("D	" MB_MAC "	L	10.0.0.10", "D " MB_MAC " L 10.0.0.10");
+
+	parse_err("A " MB_MAC " L",
+		  "Missing backend address (usage: A <MAC> L <IP> "
+		  "[mac <MAC>] [weight <0-1000>])");
+	parse_err("D " MB_MAC " L", "Missing backend address (usage: D <MAC> "
+		  "L <IP>)");
+	parse_err("A " MB_MAC " L 10.0.0", "Unable to parse IP address: "
+		  "`10.0.0'");
+	parse_err("A " MB_MAC " L 0.0.0.0",
+		  "The backend address `0.0.0.0' is unspecified");
+	parse_err("A " MB_MAC " L 224.0.0.5",
+		  "The backend address `224.0.0.5' is multicast");
+	parse_err("A " MB_MAC " L 255.255.255.255",
+		  "The backend address `255.255.255.255' is the broadcast "
+		  "address");
+	parse_err("D " MB_MAC " L 10.0.0.10 weight 1",
+		  "Unexpected token `weight' after the end of the command "
+		  "(usage: D <MAC> L <IP>)");
+	parse_err("A " MB_MAC " L 10.0.0.10 weight 1001",
+		  "Unable to parse weight: `1001'");
+	parse_err("A " MB_MAC " L 10.0.0.10 mac 01:00:5e:00:00:01",
+		  "Backend MAC address `01:00:5e:00:00:01' is multicast");
+	parse_err("A " MB_MAC " L 10.0.0.10 mac " MB_MAC,
+		  "must not be the middlebox's own");
+	parse_err("A " MB_MAC " l 10.0.0.10", "Unknown filter class `l' "
+		  "(expected I, M or T, or L for a backend)");
+	parse_err("A " MB_MAC " LL 10.0.0.10", "Unknown filter class `LL'");
+}
+
+/* The formatter refuses backends the parser cannot produce. */
+static void test_backend_format_refuses(void **state)
+{
+	struct mb_cmd cmd;
+	char buf[128];
+
+	(void)state;
+	base_cmd(&cmd, MB_OP_ADD_BACKEND);
+	assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+	cmd.backend.ip = ip4(10, 0, 0, 2);
+	cmd.backend.weight = 1001;
+	assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+	cmd.backend.weight = 1000;
+	assert_true(mb_cmd_format(&cmd, buf, sizeof(buf)) > 0);
+	cmd.backend.mac[0] = 2;	/* a MAC without has_mac */
+	assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+	cmd.backend.has_mac = 2;
+	assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+
+	base_cmd(&cmd, MB_OP_DEL_BACKEND);
+	cmd.backend.ip = ip4(10, 0, 0, 2);
+	assert_true(mb_cmd_format(&cmd, buf, sizeof(buf)) > 0);
+	cmd.backend.weight = 1;	/* D <MAC> L takes no weight */
+	assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+
+	base_cmd(&cmd, MB_OP_REGISTER);
+	cmd.service = MBSTATE_SVC_L;
+	cmd.ip = ip4(10, 0, 0, 1);
+	cmd.lb.dst_ip = ip4(10, 0, 0, 2);
+	cmd.backend.ip = ip4(10, 0, 0, 3);	/* not the dstIP */
+	cmd.backend.weight = 1;
+	assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+	cmd.service = MBSTATE_SVC_F;		/* R F has no backend */
+	assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+	base_cmd(&cmd, MB_OP_UNREGISTER);
+	cmd.backend.weight = 1;
+	assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
 }
 
 /* ---- Syntax of MAC and IPv4 addresses. ---- */
@@ -683,7 +848,8 @@ static void test_mask_and_fields(void **state)
 
 	(void)state;
 	parse_err("A " MB_MAC " X 4 s 1",
-		  "Unknown filter class `X' (expected I, M or T)");
+		  "Unknown filter class `X' (expected I, M or T, or L for a "
+		  "backend)");
 	parse_err("A " MB_MAC " m 4 s 1", "Unknown filter class `m'");
 	parse_err("D " MB_MAC " IM 4 s", "Unknown filter class `IM'");
 	parse_err("A " MB_MAC " M", "Missing mask after class `M'");
@@ -982,6 +1148,8 @@ static void test_not_terminated(void **state)
 		"R L 52:34:56:00:12:22 10.0.0.1 1 10.0.0.2 10.0.0.3",
 		"A 52:34:56:00:12:22 I 15 s 10.0.0.0/8 d 1.2.3.4 t 0xff p 255",
 		"D 52:34:56:00:12:22 T 13 s 1-2 d 3 p udp",
+		"A 52:34:56:00:12:22 L 10.0.0.4 mac 2:0:0:0:0:4 weight 55",
+		"R L 52:34:56:00:12:22 10.0.0.1 0 0.0.0.0 10.0.0.3 weight 9",
 		"@A 52:34:56:00:12:22 M 13 s 1:2:3:4:5:6 d 1:2:3:4:5:6 p 0x88cc@",
 	};
 	size_t i, n;
@@ -1347,10 +1515,27 @@ static void rnd_rule(struct mb_rule *r, int add)
 	}
 }
 
+/* A backend for c->mac: any unicast address, maybe a MAC, a weight. */
+static void rnd_backend(struct mb_cmd *c)
+{
+	c->backend.ip = rnd_unicast();
+	c->backend.weight = (rnd() & 1) ? 1 : rnd() % 1001;
+	if (rnd() & 1) {
+		do {
+			rnd_mac(c->backend.mac);
+			c->backend.mac[0] &= 0xfe;
+		} while (!(c->backend.mac[0] | c->backend.mac[1] |
+			   c->backend.mac[2] | c->backend.mac[3] |
+			   c->backend.mac[4] | c->backend.mac[5]) ||
+			 !memcmp(c->backend.mac, c->mac, MB_ETH_ALEN));
+		c->backend.has_mac = 1;
+	}
+}
+
 static void rnd_cmd(struct mb_cmd *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->op = (enum mb_op)(MB_OP_REGISTER + rnd() % 7);
+	c->op = (enum mb_op)(MB_OP_REGISTER + rnd() % 9);
 	do {
 		rnd_mac(c->mac);
 		c->mac[0] &= 0xfe;
@@ -1367,7 +1552,15 @@ static void rnd_cmd(struct mb_cmd *c)
 			do
 				c->lb.dst_ip = rnd_unicast();
 			while (c->lb.dst_ip == c->ip);
+			rnd_backend(c);
+			c->backend.ip = c->lb.dst_ip;
 		}
+		break;
+	case MB_OP_ADD_BACKEND:
+		rnd_backend(c);
+		break;
+	case MB_OP_DEL_BACKEND:
+		c->backend.ip = rnd_unicast();
 		break;
 	case MB_OP_ADD_RULE:
 	case MB_OP_DEL_RULE:
@@ -1420,9 +1613,13 @@ static void test_mutations(void **state)
 		"A 52:34:56:00:12:22 T 13 s 1-200 d 80 p udp",
 		"@X 52:34:56:00:12:22@", "Q 52:34:56:00:12:22",
 		"A 52:34:56:00:12:22", "D 52:34:56:00:12:22",
+		"R L 52:34:56:00:12:22 10.0.0.1 0 0.0.0.0 10.0.0.3 "
+		"mac 2:0:0:0:0:3 weight 12",
+		"A 52:34:56:00:12:22 L 10.0.0.4 weight 0 mac 02:00:00:00:00:04",
+		"D 52:34:56:00:12:22 L 10.0.0.4",
 	};
 	static const char alphabet[] =
-		" \t@:./-0123456789abcdefxABCDEFIMTRXQLFsdtp";
+		" \t@:./-0123456789abcdefxABCDEFIMTRXQLFsdtpmw";
 	char text[MB_CMD_MAX_LEN + 8], out[512], err[MB_ERR_LEN];
 	struct mb_cmd cmd;
 	unsigned int accepted = 0;
@@ -1491,6 +1688,9 @@ int main(void)
 		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_register_fw),
 		cmocka_unit_test(test_register_lb),
+		cmocka_unit_test(test_register_lb_options),
+		cmocka_unit_test(test_backends),
+		cmocka_unit_test(test_backend_format_refuses),
 		cmocka_unit_test(test_mac_syntax),
 		cmocka_unit_test(test_ip_syntax),
 		cmocka_unit_test(test_class_ip),

@@ -17,6 +17,7 @@
 #	mb_json MAC JQ			a field of `mbadm -j show MAC`
 #	rule_json MAC N JQ		a field of its N-th rule
 #	check_ge MIN ACTUAL MSG		ACTUAL >= MIN
+#	expect STATUS TEXT CMD...	CMD exits with STATUS, TEXT on stderr
 #	mb_fresh_registry		reload the modules: an empty registry,
 #					whatever earlier scripts left
 
@@ -38,8 +39,10 @@ tcp_ok()
 	mb_wait_for 5 ip netns exec "$srv" sh -c \
 		"ss -Hltn 'sport = :$port' | grep -q ."
 	[[ -n $sport ]] && src=",sourceport=$sport,reuseaddr"
-	out=$(ip netns exec "$ns" timeout 5 socat -T 3 - \
-		"TCP:$ip:$port,connect-timeout=2$src" </dev/null 2>/dev/null) || true
+	# generous: under TCG on a busy machine a fork of the server's shell
+	# alone can take seconds; a dropped SYN still fails, only later
+	out=$(ip netns exec "$ns" timeout 20 socat -T 10 - \
+		"TCP:$ip:$port,connect-timeout=6$src" </dev/null 2>/dev/null) || true
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	[[ $out == hello-from-server ]]
@@ -114,4 +117,18 @@ mb_fresh_registry()
 {
 	mb_unload_modules
 	mb_load_modules
+}
+
+# expect STATUS TEXT CMD...: CMD exits with STATUS and says TEXT on stderr
+expect()
+{
+	local want=$1 text=$2 rc=0 err
+
+	shift 2
+	err=$("$@" 2>&1 >/dev/null) || rc=$?
+	if [[ $rc -eq $want && $err == *"$text"* ]]; then
+		mb_pass "$* -> $rc: $err"
+	else
+		mb_fail "$* -> $rc: '$err' (expected $want and '$text')"
+	fi
 }

@@ -9,6 +9,9 @@ tests/vm/t30-netlink.sh; run inside the test VM as root.
     nlprobe.py malformed          every malformed case must be refused
     nlprobe.py random N SEED      N random messages, all refused
     nlprobe.py dump               print the registry (one line per middlebox)
+    nlprobe.py lb-malformed       malformed load-balancer requests; needs
+                                  52:34:56:00:12:22 (10.0.0.100) registered
+                                  for L and 52:34:56:00:12:23 for F only
 """
 import errno
 import os
@@ -39,6 +42,10 @@ R_SRC_IPV4, R_SRC_PLEN, R_PROTO = 7, 8, 12
 R_SPORT_MIN, R_SPORT_MAX = 13, 14
 R_PACKETS = 17
 LB_TYPE, LB_SRC, LB_DST = 1, 2, 3
+CMD_NEW_BACKEND, CMD_DEL_BACKEND, CMD_GET_FLOW = 8, 9, 10
+A_REPLACE, A_BACKEND, A_FLOW = 11, 12, 13
+LB_BACKENDS, LB_BACKEND, LB_FLOWS, LB_STATS = 4, 5, 6, 7
+BE_IPV4, BE_MAC, BE_WEIGHT, BE_STATE = 1, 2, 3, 4
 
 
 def nla(kind, payload):
@@ -259,6 +266,156 @@ MALFORMED = [
 ]
 
 
+def lb_register(*lb, replace=False, ip="10.0.0.100", svc=2):
+    return (mac(A_MAC, MB) + ip4(A_IPV4, ip) + u32(A_SERVICES, svc)
+            + (nla(A_REPLACE, b"") if replace else b"") + nest(A_LB, *lb))
+
+
+def backend(*attrs):
+    return nest(LB_BACKEND, *attrs)
+
+
+def lb_list(*backends):
+    return nest(LB_BACKENDS, *backends)
+
+
+BE9 = backend(ip4(BE_IPV4, "10.0.0.9"))
+MB_F = "52:34:56:00:12:23"
+
+LB_MALFORMED = [
+    ("L without LB nest", CMD_NEW_MB, mac(A_MAC, MB) + ip4(A_IPV4, "10.0.0.100")
+     + u32(A_SERVICES, 2), errno.EINVAL, "needs MBSTATE_A_LB"),
+    ("LB without type", CMD_NEW_MB, lb_register(ip4(LB_DST, "10.0.0.9")),
+     errno.EINVAL, "needs a type"),
+    ("LB type 2", CMD_NEW_MB, lb_register(u8(LB_TYPE, 2),
+                                          ip4(LB_DST, "10.0.0.9")),
+     errno.ERANGE, ""),
+    ("type 1 without source", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 1), ip4(LB_DST, "10.0.0.9"), replace=True),
+     errno.EINVAL, "unicast source"),
+    ("type 0 with a source", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), ip4(LB_SRC, "10.0.0.1"), ip4(LB_DST, "10.0.0.9"),
+        replace=True), errno.EINVAL, "0.0.0.0"),
+    ("DST_IPV4 and BACKENDS", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9"), lb_list(BE9), replace=True),
+     errno.EINVAL, "not both"),
+    ("no backend at all", CMD_NEW_MB, lb_register(u8(LB_TYPE, 0),
+                                                  replace=True),
+     errno.EINVAL, "not both"),
+    ("empty BACKENDS", CMD_NEW_MB, lb_register(u8(LB_TYPE, 0), lb_list(),
+                                               replace=True),
+     errno.EINVAL, "at least one backend"),
+    ("BACKENDS holding another attribute", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(nest(LB_TYPE, ip4(BE_IPV4, "10.0.0.9"))),
+        replace=True), errno.EINVAL, "holds only"),
+    ("backend without address", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(backend(u32(BE_WEIGHT, 1))), replace=True),
+     errno.EINVAL, "needs its IPv4"),
+    ("backend weight 1001", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.9"),
+                                        u32(BE_WEIGHT, 1001))),
+        replace=True), errno.ERANGE, ""),
+    ("backend MAC of 5 bytes", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.9"),
+                                        nla(BE_MAC, bytes([2, 0, 0, 0, 9])))),
+        replace=True), errno.ERANGE, ""),
+    ("multicast backend MAC", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.9"),
+                                        mac(BE_MAC, "01:00:5e:00:00:01"))),
+        replace=True), errno.EINVAL, "unicast and not zero"),
+    ("backend MAC of the middlebox", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.9"),
+                                        mac(BE_MAC, MB))),
+        replace=True), errno.EINVAL, "middlebox's own"),
+    ("backend is the middlebox", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.100"))),
+        replace=True), errno.EINVAL, "middlebox itself"),
+    ("broadcast backend", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "255.255.255.255"))),
+        replace=True), errno.EINVAL, "unicast"),
+    ("multicast backend", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), ip4(LB_DST, "224.0.0.9"), replace=True),
+     errno.EINVAL, "unicast"),
+    ("backend listed twice", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(BE9, BE9), replace=True), errno.EINVAL,
+     "listed twice"),
+    ("65 backends", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(*[backend(ip4(BE_IPV4, "10.1.0.%d" % i))
+                                  for i in range(1, 66)]),
+        replace=True), errno.E2BIG, "at most 64"),
+    ("reply-only backend state", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.9"),
+                                        u8(BE_STATE, 0))),
+        replace=True), errno.EINVAL, ""),
+    ("backend nest outside BACKENDS", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), BE9, replace=True), errno.EINVAL, ""),
+    ("reply-only flows count", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9"), u32(LB_FLOWS, 1),
+        replace=True), errno.EINVAL, ""),
+    ("another IPv4 address", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9"), replace=True,
+        ip="10.0.0.111"), errno.EEXIST, "another IPv4"),
+    ("replace with service F", CMD_NEW_MB, mac(A_MAC, MB_F)
+     + ip4(A_IPV4, "10.0.0.101") + u32(A_SERVICES, 1) + nla(A_REPLACE, b""),
+     errno.EINVAL, "service L only"),
+    ("new backend without MAC", CMD_NEW_BACKEND, nest(A_BACKEND,
+                                                      ip4(BE_IPV4, "10.0.0.9")),
+     errno.EINVAL, "middlebox MAC"),
+    ("new backend without backend", CMD_NEW_BACKEND, mac(A_MAC, MB),
+     errno.EINVAL, "MBSTATE_A_BACKEND"),
+    ("new backend of an unknown middlebox", CMD_NEW_BACKEND,
+     mac(A_MAC, "02:99:99:99:99:99") + nest(A_BACKEND,
+                                            ip4(BE_IPV4, "10.0.0.9")),
+     errno.ENOENT, "no middlebox"),
+    ("new backend of a firewall", CMD_NEW_BACKEND, mac(A_MAC, MB_F)
+     + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.9")), errno.EOPNOTSUPP,
+     "not registered for the load balancer"),
+    ("new backend = middlebox", CMD_NEW_BACKEND, mac(A_MAC, MB)
+     + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.100")), errno.EINVAL,
+     "middlebox itself"),
+    ("new backend weight 5000", CMD_NEW_BACKEND, mac(A_MAC, MB)
+     + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.9"), u32(BE_WEIGHT, 5000)),
+     errno.ERANGE, ""),
+    ("del backend with a weight", CMD_DEL_BACKEND, mac(A_MAC, MB)
+     + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.11"), u32(BE_WEIGHT, 1)),
+     errno.EINVAL, "address only"),
+    ("del backend not configured", CMD_DEL_BACKEND, mac(A_MAC, MB)
+     + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.99")), errno.ENOENT,
+     "no such backend"),
+    ("flow in a request", CMD_NEW_BACKEND, mac(A_MAC, MB)
+     + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.9")) + nest(A_FLOW, u8(1, 6)),
+     errno.EINVAL, ""),
+    ("flows without dump", CMD_GET_FLOW, b"", errno.EOPNOTSUPP, ""),
+]
+
+
+def lb_state(g):
+    """The load-balancer part of the registry, through mbadm."""
+    import subprocess
+    return subprocess.run(
+        ["mbadm", "-j", "show"], check=True, capture_output=True,
+        text=True).stdout.count("10.0.0.9"), g.dump()
+
+
+def cmd_lb_malformed(g):
+    before = lb_state(g)
+    failed = 0
+    for name, cmd, payload, want, text in LB_MALFORMED:
+        err, msg = g.request(cmd, payload)
+        good = err == want and text in msg
+        failed += not good
+        print("%s: %s -> %s %r" % ("ok" if good else "FAIL", name,
+                                   errno.errorcode.get(err, err), msg))
+    after = lb_state(g)
+    if before != after:
+        failed += 1
+        print("FAIL: the registry changed:\n before %s\n after  %s" %
+              (before, after))
+    else:
+        print("ok: registry unchanged")
+    return failed
+
+
 def cmd_malformed(g):
     before = g.dump()
     failed = 0
@@ -332,6 +489,8 @@ def main():
         sys.exit(1 if cmd_malformed(g) else 0)
     if what == "random":
         sys.exit(cmd_random(g, int(sys.argv[2]), int(sys.argv[3])))
+    if what == "lb-malformed":
+        sys.exit(1 if cmd_lb_malformed(g) else 0)
     if what == "dump":
         print("\n".join(g.dump()))
         return

@@ -15,20 +15,6 @@ MB3=52:34:56:00:12:24
 mb_require_cmd mbadm jq setpriv
 mb_fresh_registry
 
-# expect STATUS TEXT CMD...: CMD exits with STATUS and says TEXT on stderr
-expect()
-{
-	local want=$1 text=$2 rc=0 err
-
-	shift 2
-	err=$("$@" 2>&1 >/dev/null) || rc=$?
-	if [[ $rc -eq $want && $err == *"$text"* ]]; then
-		mb_pass "$* -> $rc: $err"
-	else
-		mb_fail "$* -> $rc: '$err' (expected $want and '$text')"
-	fi
-}
-
 registry()
 {
 	mbadm -j show | jq -c '[.[] | {mac, ip, enabled, rules: (.rules | length)}]'
@@ -47,7 +33,9 @@ log "# refusals: exit 1, the kernel's sentence, nothing changed"
 before=$(registry)
 expect 1 "already registered" mbadm cmd "R F $MB 10.129.126.115"
 expect 1 "another IPv4" mbadm cmd "R F $MB 10.129.126.116"
+rmmod mblb 2>/dev/null || true
 expect 1 "modprobe mblb" mbadm cmd "R L $MB2 10.0.0.2 0 0.0.0.0 10.0.0.9"
+mb_load_modules
 expect 1 "no middlebox" mbadm cmd "X $MB2"
 expect 1 "no middlebox" mbadm cmd "A $MB2 M 4 s 12:13:14:15:16:17"
 expect 1 "no rule" mbadm cmd "D $MB T 4 s"

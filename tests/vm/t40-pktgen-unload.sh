@@ -51,6 +51,13 @@ check_ok mbadm cmd "A $MB T 9 d 5000 p udp"
 reset_arrivals mb
 pktgen_setup 20000 5000
 echo start >$PG/pgctrl
+# pktgen returns once it has sent; the bridge may still be receiving (a
+# busy machine): wait, bounded, for the count to reach what was sent
+rule_count_is()
+{
+	[[ $(rule_json $MB 0 .packets) == "$1" ]]
+}
+mb_wait_for 60 rule_count_is 20000 || true
 check_eq 20000 "$(rule_json $MB 0 .packets)" "frames dropped by the rule"
 check_eq 20000 "$(mb_json $MB .stats.fw_drop_packets)" "middlebox drops"
 check_eq 0 "$(arrivals mb udp_5000)" "frames that reached the middlebox"
@@ -77,6 +84,9 @@ churn &
 churner=$!
 for cycle in 1 2 3 4 5; do
 	sleep 1
+	if [[ -e /sys/module/mblb ]]; then
+		check_ok rmmod mblb
+	fi
 	check_ok rmmod mbfw
 	check_ok rmmod mbhook
 	check_ok rmmod mbstate

