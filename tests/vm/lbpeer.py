@@ -30,7 +30,11 @@ import sys
 import threading
 import time
 
-TIMEOUT = 3
+# Seconds a connect or a read may take. Generous: under TCG on a loaded
+# 2-core machine a SYN, its retransmission or a reply can take seconds, and
+# no check here relies on a timeout expiring (a connection that breaks gets
+# a RST, and a dropped one fails anyway, only later).
+TIMEOUT = 10
 
 
 def serve(name, ports):

@@ -142,7 +142,11 @@ hold_start()
 	ip netns exec "$ns" $PEER hold $VIP 80 "$n" "$dir" $sport >"$dir/log" 2>&1 &
 	echo $! >"$dir/pid"
 	mb_defer touch "$dir/close"
-	mb_wait_for 60 test -e "$dir/before"
+	if ! mb_wait_for 60 test -e "$dir/before"; then
+		mb_fail "hold $ns $n${sport:+ from port $sport}: the connections did not open"
+		sed 's/^/    /' "$dir/log"
+		return 1
+	fi
 }
 
 # hold_round DIR N: every held connection says which backend still serves it
