@@ -185,9 +185,12 @@ check: deps
 	$(MAKE) vm-check-shm
 	$(MAKE) qemu-check
 
+# Part 1: the host side with mbadm; part 2: a middlebox VM inside the test
+# VM, mbctl in it, frames dropped at the host's bridge (QEMU in QEMU).
 demo: deps
 	$(MAKE) all
-	tests/vm/run tests/demo.sh
+	MBVISOR_TEST_TIMEOUT=$${MBVISOR_TEST_TIMEOUT:-1500} \
+		tests/vm/run tests/demo.sh tests/vm/t90-middlebox-vm.sh
 
 # Installation: DESTDIR for staging, PREFIX for the programs.
 VERSION := $(shell cat VERSION)

@@ -11,9 +11,10 @@
 #   netns client2 02:00:00:00:00:02 10.0.0.2 --+-- br0 (mbhook) -- netns fw
 #                                                   52:34:56:00:12:22 10.0.0.100
 #
-# The middlebox VM and its ivshmem channel (mbctl -> mbhostd) are not part of
-# this story yet: here the middlebox's commands are given with mbadm, the
-# host's admin tool, in exactly the text the middlebox would write.
+# This is part 1: the middlebox's commands are given with mbadm, the host's
+# admin tool, in exactly the text the middlebox would write. Part 2 of
+# `make demo` is tests/vm/t90-middlebox-vm.sh: a real middlebox VM (QEMU
+# inside this guest) sends them with mbctl through its ivshmem device.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/vm/mb.sh"

@@ -171,11 +171,13 @@ mb_defer()
 
 mb_wait_for()
 {
-	local deadline=$((SECONDS + $1))
+	local secs=$1 deadline=$((SECONDS + $1))
 
 	shift
 	until "$@"; do
 		if ((SECONDS >= deadline)); then
+			# said, so that a set -e exit here is not a silent one
+			echo "mb_wait_for: gave up after ${secs}s: $*" >&2
 			return 1
 		fi
 		sleep 0.1

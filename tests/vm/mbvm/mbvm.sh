@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# A middlebox VM inside the test VM (QEMU in QEMU, both TCG), for the tests
+# that need the whole story: the host-role guest runs the bridge, the
+# modules and mbhostd; the middlebox VM has a virtio NIC on that bridge
+# (a tap) and an ivshmem-doorbell device whose server is mbhostd.
+#
+#   host-role guest (this script)                 middlebox VM
+#   ----------------------------                  ------------
+#   br0 --- mbvm-tap0 <== -netdev tap ==========> eth0   $MBVM_MAC
+#   mbhostd --socket S <== ivshmem-doorbell ====> /dev/mbshm0 (mbshm.ko)
+#   $MBVM_RES (results dir, shared read-write) <> the same path
+#
+# The VM is started with tests/vm/run, so it boots the same Debian kernel
+# with this guest's root file system (9p, read-only, tmpfs overlay) and
+# runs MBVM_SCRIPT there with guest_driver/mbshm.ko loaded. The two sides
+# talk through files in the results dir, which both mount without caching:
+#
+#	mbvm_start SCRIPT [QEMU-ARGS]	boot the VM in the background
+#	mbvm_wait NAME [SECS]		wait until the VM wrote NAME.ready, print
+#					its content (the VM's counters then)
+#	mbvm_go NAME			let the VM past NAME (it waits in mbvm_phase)
+#	mbvm_finish			wait for the VM to end; its output and
+#					verdict become one check of this script
+#
+# and, in the middlebox VM (source this file there too):
+#
+#	mbvm_phase NAME [SECS]		write NAME.ready with mbvm_counters, then
+#					wait for the host's NAME.go
+#	mbvm_counters			"rx=<packets> irq=<interrupts>" of the NIC:
+#					eth0's rx_packets and the sum of its
+#					virtio input queues' interrupts in
+#					/proc/interrupts
+
+MBVM_MAC=${MBVM_MAC:-52:34:56:00:12:22}
+MBVM_TAP=${MBVM_TAP:-mbvm-tap0}
+# On this guest's own results share when there is one, so that the VM's
+# console and output can be watched from outside while it runs.
+MBVM_RES=${MBVM_RES:-${MBVISOR_RESULTS:-/var/tmp}/mbvm}
+MBVM_DIR=${MBVM_DIR:-/run/mbvm}
+MBVM_PID=
+
+# ---- host-role side ----
+
+# mbvm_hostd MAC...: mbhostd serving VM "mbvm", bound to MAC..., as the
+# ivshmem server on $MBVM_DIR/sock (its log: $MBVM_DIR/hostd.log)
+mbvm_hostd()
+{
+	local macs=() m
+
+	for m in "$@"; do
+		macs+=(--mac "$m")
+	done
+	mkdir -p "$MBVM_DIR"
+	setsid mbhostd --verbose --state-dir "$MBVM_DIR/state" --vm mbvm \
+		--shm /dev/shm/mbvm --size 1048576 "${macs[@]}" \
+		--socket "$MBVM_DIR/sock" </dev/null >>"$MBVM_DIR/hostd.log" 2>&1 &
+	echo $! >"$MBVM_DIR/hostd.pid"
+	mb_defer sh -c "kill \$(cat '$MBVM_DIR/hostd.pid') 2>/dev/null; sleep 0.2"
+	if ! mb_wait_for 20 test -S "$MBVM_DIR/sock"; then
+		sed 's/^/    hostd| /' "$MBVM_DIR/hostd.log"
+		mb_fail "mbhostd did not start its ivshmem server"
+		return 1
+	fi
+}
+
+mbvm_start()
+{
+	local script=$1
+
+	shift
+	modprobe tun
+	ip tuntap add dev "$MBVM_TAP" mode tap
+	mb_defer ip link del "$MBVM_TAP"
+	mb_no_ipv6 "$MBVM_TAP"
+	ip link set "$MBVM_TAP" master "$MB_BR" up
+	rm -rf "$MBVM_RES"
+	mkdir -p "$MBVM_RES"
+	# The VM inherits MBVISOR_* (tests/vm/run passes them on): the MAC
+	# and the module to load there. 768 MiB: the host-role guest has 2.
+	# Emulation inside emulation runs the kernel some 100 times slower
+	# than a real machine would: one CPU (no SMP bring-up, no second
+	# vCPU thread fighting this guest's two), no mitigations (retpolines
+	# and buffer clearing on every kernel entry) and a quiet console (each
+	# byte is an emulated UART write inside an emulated UART write).
+	MBVISOR_MODULES=guest_driver/mbshm.ko MBVISOR_VM_MEM=768 \
+	MBVISOR_VM_SMP=1 MBVISOR_VM_APPEND="mitigations=off quiet" \
+	MBVISOR_VM_RESULTS=$MBVM_RES MBVISOR_VM_CONSOLE=0 \
+	MBVISOR_TEST_TIMEOUT=${MBVM_TIMEOUT:-1200} MBVISOR_MBVM_MAC=$MBVM_MAC \
+	MBVISOR_QEMU_EXTRA="-netdev tap,id=mbn,ifname=$MBVM_TAP,script=no,downscript=no -device virtio-net-pci,netdev=mbn,mac=$MBVM_MAC -chardev socket,path=$MBVM_DIR/sock,id=mbc -device ivshmem-doorbell,chardev=mbc,vectors=1 $*" \
+		"$MBVISOR_ROOT/tests/vm/run" "$script" >"$MBVM_DIR/run.log" 2>&1 &
+	MBVM_PID=$!
+	mb_defer sh -c "kill $MBVM_PID 2>/dev/null; pkill -f 'mbvm-tap0' 2>/dev/null; true"
+}
+
+mbvm_wait()
+{
+	local name=$1 secs=${2:-900}
+
+	if ! mb_wait_for "$secs" test -e "$MBVM_RES/$name.ready"; then
+		echo "mbvm_wait: the middlebox VM did not reach '$name' in ${secs}s" >&2
+		mbvm_tail >&2
+		return 1
+	fi
+	cat "$MBVM_RES/$name.ready"
+}
+
+mbvm_go()
+{
+	touch "$MBVM_RES/$1.go"
+}
+
+# What the VM and its tests/vm/run printed so far
+mbvm_tail()
+{
+	tail -n 40 "$MBVM_DIR/run.log" 2>/dev/null | sed 's/^/    vm run| /'
+	tail -n 60 "$MBVM_RES/console.log" 2>/dev/null | tr -d '\r' |
+		sed 's/^/    vm console| /'
+	tail -n 40 "$MBVM_RES/1.out" 2>/dev/null | sed 's/^/    vm out| /'
+}
+
+mbvm_finish()
+{
+	local rc=0
+
+	wait "$MBVM_PID" || rc=$?
+	sed 's/^/    vm| /' "$MBVM_DIR/run.log"
+	if [[ $rc -eq 0 ]]; then
+		mb_pass "the middlebox VM's own checks (tests/vm/run exit 0)"
+	else
+		mb_fail "the middlebox VM's own checks: tests/vm/run exit $rc"
+	fi
+}
+
+# ---- middlebox VM side ----
+
+mbvm_counters()
+{
+	local ifc=${1:-eth0}
+
+	echo "rx=$(cat "/sys/class/net/$ifc/statistics/rx_packets")" \
+		"irq=$(awk '/virtio[0-9]+-input\./ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i }
+			  END { print s + 0 }' /proc/interrupts)"
+}
+
+mbvm_phase()
+{
+	local name=$1 secs=${2:-600} res=$MBVISOR_RESULTS
+
+	mbvm_counters >"$res/$name.tmp"
+	mv "$res/$name.tmp" "$res/$name.ready"
+	if ! mb_wait_for "$secs" test -e "$res/$name.go"; then
+		mb_fail "the host never let the VM past '$name' (${secs}s)"
+		mb_test_end
+	fi
+}
