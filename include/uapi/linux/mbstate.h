@@ -66,8 +66,9 @@
  *                      backend.
  *   A new middlebox starts enabled. Registering an already registered
  *   middlebox for another service adds that service if the IPv4 address and
- *   the VLAN (or its absence) are the same; registering it again for a service it has is refused (EEXIST)
- *   unless MBSTATE_A_REPLACE is given. A service whose offload module is not
+ *   the VLAN (or its absence) are the same, else it is refused (EEXIST);
+ *   registering it again for a service it has is refused (EEXIST) unless
+ *   MBSTATE_A_REPLACE is given. A service whose offload module is not
  *   loaded is refused (EOPNOTSUPP) with a message naming the module.
  *
  * MBSTATE_CMD_DEL_MB  (text command "X")
