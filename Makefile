@@ -167,9 +167,12 @@ vm-check-shm: all
 	tests/vm/run-ivshmem $(SHM_TESTS)
 
 # Tests of bugs that are known and not fixed yet: each fails today and says
-# why in its header. Not part of check.
+# why in its header. Not part of check. (None at the moment: W7's became
+# tests/vm/t75-vlan.sh.)
 known-failing: all
-	-tests/vm/run tests/vm/known-failing/*.sh
+	-@set -- $(wildcard tests/vm/known-failing/*.sh); \
+	if [ $$# -gt 0 ]; then tests/vm/run "$$@"; \
+	else echo "known-failing: no known-failing tests"; fi
 
 qemu-check:
 	tests/qemu/start-middlebox.sh

@@ -10,10 +10,13 @@
  *
  * Per frame: a broadcast or multicast destination passes untouched (ARP and
  * neighbour discovery must reach the middlebox); otherwise one hash lookup of
- * the destination MAC in the registry; only for a registered, enabled
+ * the destination MAC in the registry; on a VLAN-filtering bridge, the
+ * frame's VLAN must be the middlebox's; only for a registered, enabled
  * middlebox are its offloads called, firewall first.
  */
 #include <linux/etherdevice.h>
+#include <linux/if_bridge.h>
+#include <linux/if_vlan.h>
 #include <linux/module.h>
 #include <linux/netfilter_bridge.h>
 #include <net/net_namespace.h>
@@ -23,6 +26,71 @@
 
 static const struct mbhook_offload __rcu *mbhook_offloads[__MBSTATE_SVC_NUM];
 static DEFINE_MUTEX(mbhook_mutex);	/* serialises (un)registration */
+
+/*
+ * The VLAN that the VLAN-filtering bridge @br will put a frame entering
+ * through its port @port in, as br_allowed_ingress() decides it: the VID of
+ * a tag of the bridge's VLAN protocol, else (no tag, VID 0, another
+ * protocol) the port's PVID. 0 if the bridge will drop the frame: no PVID,
+ * or the port is not a member of that VLAN. Under rcu_read_lock().
+ *
+ * The receive path has moved the outer tag into skb->vlan_tci before the
+ * bridge sees the frame; a tag still in the packet is read too, as the
+ * bridge does.
+ */
+static u16 mbhook_frame_vid(const struct net_device *br,
+			    const struct net_device *port, struct sk_buff *skb)
+{
+	struct bridge_vlan_info info;
+	u16 proto, vid = 0;
+
+	if (br_vlan_get_proto(br, &proto))
+		return 0;
+	if (skb_vlan_tag_present(skb)) {
+		if (skb->vlan_proto == htons(proto))
+			vid = skb_vlan_tag_get_id(skb);
+	} else if (skb->protocol == htons(proto)) {
+		const struct vlan_hdr *vh;
+		struct vlan_hdr _vh;
+
+		/* skb->data is just past the Ethernet header: the tag */
+		vh = skb_header_pointer(skb, 0, sizeof(_vh), &_vh);
+		if (!vh)
+			return 0;
+		vid = ntohs(vh->h_vlan_TCI) & VLAN_VID_MASK;
+	}
+	if (!vid)
+		return br_vlan_get_pvid_rcu(port, &vid) ? 0 : vid;
+	if (br_vlan_get_info_rcu(port, vid, &info))
+		return 0;
+	return vid;
+}
+
+/*
+ * Whether a frame for @mb's MAC is for @mb. A bridge without VLAN filtering
+ * forwards by MAC alone: yes. On a VLAN-filtering bridge the MAC is unique
+ * only per VLAN: yes if the frame's VLAN is the one @mb is bound to. A
+ * middlebox bound to none is not offloaded there (its frames are counted as
+ * unbound): another host may have its MAC in another VLAN, and neither the
+ * registry nor the FDB can tell which one is the middlebox. Under
+ * rcu_read_lock().
+ */
+static bool mbhook_for_mb(struct mb_entry *mb, struct sk_buff *skb,
+			  const struct nf_hook_state *state)
+{
+	struct net_device *br = netdev_master_upper_dev_get_rcu(state->in);
+	struct mb_pcpu_stats *st;
+
+	if (!br || !netif_is_bridge_master(br) || !br_vlan_enabled(br))
+		return true;
+	if (mb->vlan)
+		return mbhook_frame_vid(br, state->in, skb) == mb->vlan;
+	st = this_cpu_ptr(mb->stats);
+	u64_stats_update_begin(&st->syncp);
+	u64_stats_inc(&st->unbound_packets);
+	u64_stats_update_end(&st->syncp);
+	return false;
+}
 
 /* A frame for @mb: count it, call its offloads. Under rcu_read_lock(). */
 static noinline unsigned int mbhook_mb_rx(struct mb_entry *mb,
@@ -34,6 +102,8 @@ static noinline unsigned int mbhook_mb_rx(struct mb_entry *mb,
 	unsigned long services;
 	unsigned int bit;
 
+	if (!mbhook_for_mb(mb, skb, state))
+		return NF_ACCEPT;
 	st = this_cpu_ptr(mb->stats);
 	u64_stats_update_begin(&st->syncp);
 	u64_stats_inc(&st->rx_packets);

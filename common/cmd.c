@@ -757,36 +757,97 @@ static int mb_parse_ip_arg(struct mb_parser *p, const char *what,
 	return 0;
 }
 
-/*
- * The options after a backend's address, "[mac <MAC>] [weight <w>]" in any
- * order, each at most once; then the end of the command. At most two rounds
- * succeed, and each one consumes two tokens.
- */
-static int mb_parse_backend_opts(struct mb_parser *p, struct mb_lb_backend *be,
-				 const __u8 mb_mac[MB_ETH_ALEN])
+/* The value of a "vlan" option: 1 to MBSTATE_VLAN_MAX. */
+static int mb_parse_vlan(struct mb_parser *p, const struct mb_tok *t,
+			 __u16 *vlan)
 {
-	bool seen_mac = false, seen_weight = false;
+	unsigned long v;
+
+	if (mb_parse_dec(t->s, t->len, MBSTATE_VLAN_MAX, &v) ||
+	    v < MBSTATE_VLAN_MIN) {
+		mb_err(p, "Unable to parse VLAN: " TOK_Q " (expected %d to %d)",
+		       TOK_A(t), MBSTATE_VLAN_MIN, MBSTATE_VLAN_MAX);
+		return -1;
+	}
+	*vlan = (__u16)v;
+	return 0;
+}
+
+static int mb_parse_backend_mac(struct mb_parser *p, const struct mb_tok *v,
+				struct mb_lb_backend *be,
+				const __u8 mb_mac[MB_ETH_ALEN])
+{
+	if (mb_parse_mac_n(v->s, v->len, be->mac)) {
+		mb_err(p, "Unable to parse backend MAC address: " TOK_Q,
+		       TOK_A(v));
+		return -1;
+	}
+	if (be->mac[0] & 1) {
+		mb_err(p, "Backend MAC address " TOK_Q " is multicast; "
+		       "a backend has a unicast address", TOK_A(v));
+		return -1;
+	}
+	if (!(be->mac[0] | be->mac[1] | be->mac[2] | be->mac[3] |
+	      be->mac[4] | be->mac[5])) {
+		mb_err(p, "Backend MAC address " TOK_Q " is all zero; "
+		       "a backend has a unicast address", TOK_A(v));
+		return -1;
+	}
+	if (!memcmp(be->mac, mb_mac, MB_ETH_ALEN)) {
+		mb_err(p, "The backend MAC address " TOK_Q " must not "
+		       "be the middlebox's own", TOK_A(v));
+		return -1;
+	}
+	be->has_mac = 1;
+	return 0;
+}
+
+/*
+ * The options at the end of a command, each at most once, in any order;
+ * then the end of the command. "mac <MAC>" and "weight <w>" are a
+ * backend's (@be: R L, A <MAC> L), "vlan <VID>" is a registration's
+ * (@vlan: R F, R L). At most three rounds succeed, and each one consumes
+ * two tokens.
+ */
+static int mb_parse_opts(struct mb_parser *p, struct mb_lb_backend *be,
+			 const __u8 mb_mac[MB_ETH_ALEN], __u16 *vlan)
+{
+	bool seen_mac = false, seen_weight = false, seen_vlan = false;
 	struct mb_tok t, v;
 	unsigned long w;
 
 	while (mb_next(p, &t)) {
-		bool is_mac = mb_tok_is(&t, "mac");
+		bool is_mac = be && mb_tok_is(&t, "mac");
+		bool is_weight = be && mb_tok_is(&t, "weight");
+		bool is_vlan = vlan && mb_tok_is(&t, "vlan");
+		bool *seen = is_mac ? &seen_mac : is_weight ? &seen_weight :
+			     &seen_vlan;
 
-		if (!is_mac && !mb_tok_is(&t, "weight")) {
-			mb_err(p, "Unexpected token " TOK_Q " after the end of "
-			       "the command (usage: %s)", TOK_A(&t), p->usage);
+		if (!is_mac && !is_weight && !is_vlan) {
+			if (!vlan && mb_tok_is(&t, "vlan"))
+				mb_err(p, "Option `vlan' belongs to the "
+				       "registration (R), not to a backend "
+				       "(usage: %s)", p->usage);
+			else
+				mb_err(p, "Unexpected token " TOK_Q " after "
+				       "the end of the command (usage: %s)",
+				       TOK_A(&t), p->usage);
 			return -1;
 		}
-		if (is_mac ? seen_mac : seen_weight) {
+		if (*seen) {
 			mb_err(p, "Option " TOK_Q " is given twice", TOK_A(&t));
 			return -1;
 		}
+		*seen = true;
 		if (!mb_next(p, &v)) {
 			mb_err(p, "Missing value after " TOK_Q " (usage: %s)",
 			       TOK_A(&t), p->usage);
 			return -1;
 		}
-		if (!is_mac) {
+		if (is_vlan) {
+			if (mb_parse_vlan(p, &v, vlan))
+				return -1;
+		} else if (is_weight) {
 			if (mb_parse_dec(v.s, v.len, MBSTATE_LB_WEIGHT_MAX,
 					 &w)) {
 				mb_err(p, "Unable to parse weight: " TOK_Q
@@ -795,32 +856,9 @@ static int mb_parse_backend_opts(struct mb_parser *p, struct mb_lb_backend *be,
 				return -1;
 			}
 			be->weight = (__u32)w;
-			seen_weight = true;
-			continue;
-		}
-		if (mb_parse_mac_n(v.s, v.len, be->mac)) {
-			mb_err(p, "Unable to parse backend MAC address: " TOK_Q,
-			       TOK_A(&v));
+		} else if (mb_parse_backend_mac(p, &v, be, mb_mac)) {
 			return -1;
 		}
-		if (be->mac[0] & 1) {
-			mb_err(p, "Backend MAC address " TOK_Q " is multicast; "
-			       "a backend has a unicast address", TOK_A(&v));
-			return -1;
-		}
-		if (!(be->mac[0] | be->mac[1] | be->mac[2] | be->mac[3] |
-		      be->mac[4] | be->mac[5])) {
-			mb_err(p, "Backend MAC address " TOK_Q " is all zero; "
-			       "a backend has a unicast address", TOK_A(&v));
-			return -1;
-		}
-		if (!memcmp(be->mac, mb_mac, MB_ETH_ALEN)) {
-			mb_err(p, "The backend MAC address " TOK_Q " must not "
-			       "be the middlebox's own", TOK_A(&v));
-			return -1;
-		}
-		be->has_mac = 1;
-		seen_mac = true;
 	}
 	return 0;
 }
@@ -831,18 +869,19 @@ static int mb_parse_register(struct mb_parser *p, struct mb_cmd *cmd)
 	unsigned long type;
 	__u8 mb[4], src[4], dst[4];
 
-	p->usage = "R F <MAC> <IP> or R L <MAC> <IP> <type> <srcIP> <dstIP>";
+	p->usage = "R F <MAC> <IP> [vlan <1-4094>] or "
+		   "R L <MAC> <IP> <type> <srcIP> <dstIP> ...";
 	if (!mb_next(p, &t)) {
 		mb_err(p, "Missing service after `R' (usage: %s)", p->usage);
 		return -1;
 	}
 	if (mb_tok_is(&t, "F")) {
 		cmd->service = MBSTATE_SVC_F;
-		p->usage = "R F <MAC> <IP>";
+		p->usage = "R F <MAC> <IP> [vlan <1-4094>]";
 	} else if (mb_tok_is(&t, "L")) {
 		cmd->service = MBSTATE_SVC_L;
 		p->usage = "R L <MAC> <IP> <type> <srcIP> <dstIP> "
-			   "[mac <MAC>] [weight <0-1000>]";
+			   "[mac <MAC>] [weight <0-1000>] [vlan <1-4094>]";
 	} else {
 		mb_err(p, "Unknown service " TOK_Q " (expected F for firewall "
 		       "or L for load balancer)", TOK_A(&t));
@@ -853,7 +892,7 @@ static int mb_parse_register(struct mb_parser *p, struct mb_cmd *cmd)
 		return -1;
 	cmd->ip = mb_ip_be(mb);
 	if (cmd->service == MBSTATE_SVC_F)
-		return mb_expect_end(p);
+		return mb_parse_opts(p, NULL, cmd->mac, &cmd->vlan);
 
 	if (!mb_next(p, &lt)) {
 		mb_err(p, "Missing load-balancer type (usage: %s)", p->usage);
@@ -890,7 +929,7 @@ static int mb_parse_register(struct mb_parser *p, struct mb_cmd *cmd)
 	cmd->lb.dst_ip = mb_ip_be(dst);
 	cmd->backend.ip = cmd->lb.dst_ip;
 	cmd->backend.weight = 1;
-	return mb_parse_backend_opts(p, &cmd->backend, cmd->mac);
+	return mb_parse_opts(p, &cmd->backend, cmd->mac, &cmd->vlan);
 }
 
 /* The "L <IP> ..." of A <MAC> L and D <MAC> L. */
@@ -910,7 +949,7 @@ static int mb_parse_backend_cmd(struct mb_parser *p, struct mb_cmd *cmd,
 	if (!add)
 		return mb_expect_end(p);
 	cmd->backend.weight = 1;
-	return mb_parse_backend_opts(p, &cmd->backend, cmd->mac);
+	return mb_parse_opts(p, &cmd->backend, cmd->mac, NULL);
 }
 
 /* The "<class> <mask> <field> [<value>] ..." of A and D. */
@@ -1327,6 +1366,9 @@ int mb_cmd_format(const struct mb_cmd *cmd, char *buf, size_t len)
 		return mb_out_finish(&o, -1);
 	if (!mb_backend_ok(cmd))
 		return mb_out_finish(&o, -1);
+	if (cmd->vlan && (cmd->op != MB_OP_REGISTER ||
+			  cmd->vlan > MBSTATE_VLAN_MAX))
+		return mb_out_finish(&o, -1);
 	switch (cmd->op) {
 	case MB_OP_REGISTER:
 		if (cmd->service == MBSTATE_SVC_F) {
@@ -1345,6 +1387,8 @@ int mb_cmd_format(const struct mb_cmd *cmd, char *buf, size_t len)
 			mb_out_ip(&o, cmd->lb.dst_ip);
 			mb_out_backend_opts(&o, &cmd->backend);
 		}
+		if (cmd->vlan)
+			mb_out(&o, " vlan %u", cmd->vlan);
 		break;
 	case MB_OP_ADD_BACKEND:
 	case MB_OP_DEL_BACKEND:

@@ -149,6 +149,7 @@ static const struct attr_policy mb_policy[MBSTATE_A_MAX + 1] = {
 	[MBSTATE_A_STATS]	= { MNL_TYPE_NESTED, 0 },
 	[MBSTATE_A_BACKEND]	= { MNL_TYPE_NESTED, 0 },
 	[MBSTATE_A_FLOW]	= { MNL_TYPE_NESTED, 0 },
+	[MBSTATE_A_VLAN]	= { MNL_TYPE_U16, 0 },
 };
 
 static const struct attr_policy rule_policy[MBSTATE_RULE_A_MAX + 1] = {
@@ -226,6 +227,7 @@ static const struct attr_policy stats_policy[MBSTATE_STATS_A_MAX + 1] = {
 	[MBSTATE_STATS_A_FW_DROP_PACKETS]	= { MNL_TYPE_U64, 0 },
 	[MBSTATE_STATS_A_FW_DROP_BYTES]		= { MNL_TYPE_U64, 0 },
 	[MBSTATE_STATS_A_DISABLED_PACKETS]	= { MNL_TYPE_U64, 0 },
+	[MBSTATE_STATS_A_UNBOUND_PACKETS]	= { MNL_TYPE_U64, 0 },
 };
 
 static const struct attr_policy ctrl_policy[CTRL_ATTR_MAX + 1] = {
@@ -470,6 +472,8 @@ static int decode_mb(const struct nlattr **tb, struct mbnl_mb *mb,
 		mb->enabled = mnl_attr_get_u8(tb[MBSTATE_A_ENABLED]);
 	if (tb[MBSTATE_A_NRULES])
 		mb->nrules = mnl_attr_get_u32(tb[MBSTATE_A_NRULES]);
+	if (tb[MBSTATE_A_VLAN])
+		mb->vlan = mnl_attr_get_u16(tb[MBSTATE_A_VLAN]);
 
 	if (tb[MBSTATE_A_LB]) {
 		const struct nlattr *lb[MBSTATE_LB_A_MAX + 1];
@@ -517,6 +521,8 @@ static int decode_mb(const struct nlattr **tb, struct mbnl_mb *mb,
 			get_u64(st[MBSTATE_STATS_A_FW_DROP_BYTES]);
 		mb->stats.disabled_packets =
 			get_u64(st[MBSTATE_STATS_A_DISABLED_PACKETS]);
+		mb->stats.unbound_packets =
+			get_u64(st[MBSTATE_STATS_A_UNBOUND_PACKETS]);
 	}
 	return 0;
 }
@@ -1020,6 +1026,8 @@ int mbnl_exec(struct mbnl *nl, const struct mb_cmd *cmd,
 				     cmd->mac);
 		mnl_attr_put_u32(nlh, MBSTATE_A_IPV4, cmd->ip);
 		mnl_attr_put_u32(nlh, MBSTATE_A_SERVICES, cmd->service);
+		if (cmd->vlan)
+			mnl_attr_put_u16(nlh, MBSTATE_A_VLAN, cmd->vlan);
 		if (cmd->service & MBSTATE_SVC_L)
 			put_lb(nlh, cmd, NULL, 0);
 		break;
@@ -1125,6 +1133,8 @@ int mbnl_lb_replace(struct mbnl *nl, const struct mb_cmd *reg,
 	nlh = put_mb_request(nl, MBSTATE_CMD_NEW_MB, NLM_F_ACK, reg->mac);
 	mnl_attr_put_u32(nlh, MBSTATE_A_IPV4, reg->ip);
 	mnl_attr_put_u32(nlh, MBSTATE_A_SERVICES, MBSTATE_SVC_L);
+	if (reg->vlan)
+		mnl_attr_put_u16(nlh, MBSTATE_A_VLAN, reg->vlan);
 	mnl_attr_put(nlh, MBSTATE_A_REPLACE, 0, NULL);
 	put_lb(nlh, reg, extra, n);
 	return mbnl_talk(nl, nlh, NULL, NULL, NULL, err, errlen);

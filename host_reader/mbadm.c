@@ -424,6 +424,10 @@ static void show_mb_human(const struct mbnl_mb *mb, bool first)
 		putchar('\n');
 	printf("middlebox: %s\n", mac_str(mb->mac, mac));
 	printf("  ip: %s\n", ip_str(mb->ip, ip));
+	if (mb->vlan)
+		printf("  vlan: %u\n", mb->vlan);
+	else
+		printf("  vlan: none (not offloaded on VLAN-filtering bridges)\n");
 	printf("  services:");
 	for (bit = 1; bit && bit <= mb->services; bit <<= 1) {
 		if (!(mb->services & bit))
@@ -441,6 +445,9 @@ static void show_mb_human(const struct mbnl_mb *mb, bool first)
 	       mb->stats.fw_drop_packets, mb->stats.fw_drop_bytes);
 	printf("  passed while disabled: %" PRIu64 " packets\n",
 	       mb->stats.disabled_packets);
+	if (!mb->vlan)
+		printf("  passed without a VLAN on VLAN-filtering bridges: %"
+		       PRIu64 " packets\n", mb->stats.unbound_packets);
 	printf("  rules: %" PRIu32 "\n", mb->nrules);
 }
 
@@ -451,6 +458,8 @@ static struct json_object *mb_json(const struct mbnl_mb *mb)
 
 	json_add_mac(o, "mac", mb->mac);
 	json_add_ip(o, "ip", mb->ip);
+	json_object_object_add(o, "vlan", mb->vlan ?
+			       json_object_new_int(mb->vlan) : NULL);
 	json_object_object_add(o, "services", services_json(mb->services));
 	json_object_object_add(o, "enabled",
 			       json_object_new_boolean(mb->enabled));
@@ -461,6 +470,7 @@ static struct json_object *mb_json(const struct mbnl_mb *mb)
 	json_add_u64(st, "fw_drop_packets", mb->stats.fw_drop_packets);
 	json_add_u64(st, "fw_drop_bytes", mb->stats.fw_drop_bytes);
 	json_add_u64(st, "disabled_packets", mb->stats.disabled_packets);
+	json_add_u64(st, "unbound_packets", mb->stats.unbound_packets);
 	json_object_object_add(o, "stats", st);
 	return o;
 }
@@ -623,11 +633,14 @@ static int stats_cb(const struct mbnl_mb *mb, void *arg)
 	o = json_object_new_object();
 	json_add_mac(o, "mac", mb->mac);
 	json_add_ip(o, "ip", mb->ip);
+	json_object_object_add(o, "vlan", mb->vlan ?
+			       json_object_new_int(mb->vlan) : NULL);
 	json_add_u64(o, "rx_packets", mb->stats.rx_packets);
 	json_add_u64(o, "rx_bytes", mb->stats.rx_bytes);
 	json_add_u64(o, "fw_drop_packets", mb->stats.fw_drop_packets);
 	json_add_u64(o, "fw_drop_bytes", mb->stats.fw_drop_bytes);
 	json_add_u64(o, "disabled_packets", mb->stats.disabled_packets);
+	json_add_u64(o, "unbound_packets", mb->stats.unbound_packets);
 	json_add_u64(o, "nrules", mb->nrules);
 	json_object_object_add(o, "lb", lb_json(mb));
 	json_object_array_add(ctx->arr, o);
@@ -1150,6 +1163,7 @@ static void monitor_new_mb(struct monitor_ctx *m, const struct mbnl_event *ev)
 		memcpy(cmd.mac, mb->mac, MB_ETH_ALEN);
 		cmd.service = bit;
 		cmd.ip = mb->ip;
+		cmd.vlan = mb->vlan;
 		if (bit == MBSTATE_SVC_L) {
 			cmd.lb = mb->lb;
 			lb_first_backend(mb, &cmd.backend);
@@ -1162,6 +1176,8 @@ static void monitor_new_mb(struct monitor_ctx *m, const struct mbnl_event *ev)
 		}
 		extra = json_object_new_object();
 		json_add_ip(extra, "ip", mb->ip);
+		json_object_object_add(extra, "vlan", mb->vlan ?
+				       json_object_new_int(mb->vlan) : NULL);
 		json_add_str(extra, "service", mb_service_name(bit));
 		json_object_object_add(extra, "services",
 				       services_json(mb->services));

@@ -132,6 +132,7 @@ struct mac_state {
 	__u8 mac[MB_ETH_ALEN];
 	__u32 services;		/* 0: not registered */
 	__be32 ip;
+	__u16 vlan;		/* the VLAN it is registered with, 0: none */
 	struct mb_lb_conf lb;
 	bool enabled;
 	struct mb_rule *rules;
@@ -157,6 +158,7 @@ struct vm {
 
 	struct mac_state *macs;
 	size_t nmacs;
+	__u16 vlan;			/* --vlan: its registrations' VLAN */
 
 	int shm_fd;
 	int lock_fd;
@@ -402,6 +404,7 @@ static void ms_apply(struct mac_state *m, const struct mb_cmd *cmd)
 		if (!m->services) {
 			ms_clear(m);
 			m->ip = cmd->ip;
+			m->vlan = cmd->vlan;
 		}
 		m->services |= cmd->service;
 		if (cmd->service & MBSTATE_SVC_L)
@@ -446,6 +449,7 @@ static void ms_write_cmds(FILE *f, const char *prefix,
 		memcpy(c.mac, m->mac, MB_ETH_ALEN);
 		c.service = bit;
 		c.ip = m->ip;
+		c.vlan = m->vlan;
 		if (bit == MBSTATE_SVC_L)
 			c.lb = m->lb;
 		if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
@@ -500,6 +504,7 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 		memcpy(c.mac, m->mac, MB_ETH_ALEN);
 		c.service = bit;
 		c.ip = m->ip;
+		c.vlan = m->vlan;
 		if (bit == MBSTATE_SVC_L)
 			c.lb = m->lb;
 		ret = mbnl_exec(nl, &c, err, sizeof(err));
@@ -758,8 +763,22 @@ static int state_load(struct vm *vm)
 		}
 	}
 	free(buf);
-	if (!bad && end)
+	if (!bad && end) {
+		/* The host's --vlan is what a restore registers with now. */
+		for (n = 0; n < vm->nmacs; n++) {
+			struct mac_state *ms = &vm->macs[n];
+			char mac[18];
+
+			if (!ms->services || ms->vlan == vm->vlan)
+				continue;
+			logmsg(LOG_WARNING,
+			       "vm %s: state file registered %s with VLAN %u, --vlan is %u now: restoring with %u",
+			       vm->name, mac_str(ms->mac, mac), ms->vlan,
+			       vm->vlan, vm->vlan);
+			ms->vlan = vm->vlan;
+		}
 		return 1;
+	}
 unusable:
 	snprintf(aside, sizeof(aside), "%s.corrupt", vm->state_path);
 	rename(vm->state_path, aside);
@@ -911,6 +930,7 @@ static int query(struct vm *vm, const struct mb_cmd *cmd, char *out,
 	memcpy(tmp.mac, cmd->mac, MB_ETH_ALEN);
 	tmp.services = mb.services;
 	tmp.ip = mb.ip;
+	tmp.vlan = mb.vlan;
 	tmp.lb = mb.lb;
 	tmp.enabled = mb.enabled;
 	{
@@ -1078,6 +1098,22 @@ static void handle_one(struct vm *vm, uint64_t now)
 		       f.seq, f.text, mac);
 		answer(vm, MBSHM_ST_PERM, EPERM, msg);
 		return;
+	}
+	if (cmd.op == MB_OP_REGISTER) {
+		/* The host knows where the VM is, the VM may lie: with the
+		 * VLAN of its choice, a guest's rules would apply to another
+		 * host that has its MAC in that VLAN (W7). */
+		if (cmd.vlan) {
+			snprintf(msg, sizeof(msg),
+				 "Permission denied: a VM does not choose the VLAN of its registration; the host binds it (mbhostd --vlan%s)",
+				 vm->vlan ? ", set for this VM" : ", not set for this VM");
+			vm_log(vm, LOG_WARNING,
+			       "command %u refused: `%s' names a VLAN",
+			       f.seq, f.text);
+			answer(vm, MBSHM_ST_PERM, EPERM, msg);
+			return;
+		}
+		cmd.vlan = vm->vlan;
 	}
 	if (cmd.op == MB_OP_QUERY) {
 		char err[MB_ERR_LEN];
@@ -1905,6 +1941,9 @@ static void usage(FILE *f)
 		"  --mac <MAC>         a MAC address the VM owns (repeatable)\n"
 		"  --socket <path>     serve the ivshmem-doorbell protocol on this UNIX socket\n"
 		"  --vectors <n>       interrupt vectors per peer (default 1)\n"
+		"  --vlan <VID>        bind the VM's registrations to VLAN VID (1-4094);\n"
+		"                      needed on a VLAN-filtering bridge, where an unbound\n"
+		"                      middlebox is not offloaded\n"
 		"  --size <bytes>      create the shared memory with this size if missing\n"
 		"\n"
 		"Options:\n"
@@ -2096,6 +2135,10 @@ static void parse_args(int argc, char *argv[])
 				die_usage("MAC address `%s' is not a unicast address",
 					  val);
 			vm_add_mac(vm, mac);
+		} else if (!strcmp(o, "--vlan")) {
+			NEED_VM();
+			vm->vlan = (__u16)parse_num(o, val, MBSTATE_VLAN_MIN,
+						    MBSTATE_VLAN_MAX);
 		} else if (!strcmp(o, "--socket")) {
 			NEED_VM();
 			if (strlen(val) >= sizeof(vm->sock_path))
@@ -2184,6 +2227,8 @@ static void print_config(void)
 			printf("  create-size %zu\n", vm->create_size);
 		for (k = 0; k < vm->nmacs; k++)
 			printf("  mac %s\n", mac_str(vm->macs[k].mac, mac));
+		if (vm->vlan)
+			printf("  vlan %u\n", vm->vlan);
 		printf("  state %s/%s.state\n", opt.state_dir, vm->name);
 	}
 }

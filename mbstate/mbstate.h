@@ -51,9 +51,20 @@ struct mbstate_net *mbstate_pernet(const struct net *net);
 struct mb_entry *mbstate_find(struct mbstate_net *mn, const u8 *mac);
 bool mbstate_service_available(unsigned int service_bit);
 struct mb_entry *mbstate_mb_new(struct mbstate_net *mn, const u8 *mac,
-				__be32 ip);
+				__be32 ip, u16 vlan);
 void mbstate_mb_del(struct mbstate_net *mn, struct mb_entry *mb);
-void mbstate_stats_read(const struct mb_entry *mb, u64 out[5]);
+/* Indices of mbstate_stats_read()'s result. */
+enum {
+	MB_ST_RX_PACKETS,
+	MB_ST_RX_BYTES,
+	MB_ST_FW_DROP_PACKETS,
+	MB_ST_FW_DROP_BYTES,
+	MB_ST_DISABLED_PACKETS,
+	MB_ST_UNBOUND_PACKETS,
+	MB_ST_N
+};
+
+void mbstate_stats_read(const struct mb_entry *mb, u64 out[MB_ST_N]);
 void mbstate_rule_ctr_read(const struct mbfw_rule *rule, u64 *packets,
 			   u64 *bytes);
 

@@ -51,6 +51,8 @@ static const struct nla_policy mbstate_policy[MBSTATE_A_MAX + 1] = {
 	[MBSTATE_A_REPLACE] = { .type = NLA_FLAG },
 	[MBSTATE_A_BACKEND] = NLA_POLICY_NESTED(mbstate_be_policy),
 	[MBSTATE_A_FLOW] = { .type = NLA_REJECT },
+	[MBSTATE_A_VLAN] = NLA_POLICY_RANGE(NLA_U16, MBSTATE_VLAN_MIN,
+					    MBSTATE_VLAN_MAX),
 };
 
 enum { MBSTATE_MCGRP_CHANGES_ID };
@@ -278,31 +280,35 @@ static u32 mbstate_nrules(struct mb_entry *mb)
 
 static int mbstate_mb_put(struct sk_buff *skb, struct mb_entry *mb)
 {
+	static const u8 stats_attr[MB_ST_N] = {
+		[MB_ST_RX_PACKETS] = MBSTATE_STATS_A_RX_PACKETS,
+		[MB_ST_RX_BYTES] = MBSTATE_STATS_A_RX_BYTES,
+		[MB_ST_FW_DROP_PACKETS] = MBSTATE_STATS_A_FW_DROP_PACKETS,
+		[MB_ST_FW_DROP_BYTES] = MBSTATE_STATS_A_FW_DROP_BYTES,
+		[MB_ST_DISABLED_PACKETS] = MBSTATE_STATS_A_DISABLED_PACKETS,
+		[MB_ST_UNBOUND_PACKETS] = MBSTATE_STATS_A_UNBOUND_PACKETS,
+	};
 	struct nlattr *nest;
-	u64 st[5];
+	u64 st[MB_ST_N];
+	int i;
 
 	if (nla_put(skb, MBSTATE_A_MAC, ETH_ALEN, mb->mac) ||
 	    nla_put_in_addr(skb, MBSTATE_A_IPV4, mb->ip) ||
 	    nla_put_u32(skb, MBSTATE_A_SERVICES, mb->services) ||
 	    nla_put_u8(skb, MBSTATE_A_ENABLED, READ_ONCE(mb->enabled)) ||
-	    nla_put_u32(skb, MBSTATE_A_NRULES, mbstate_nrules(mb)))
+	    nla_put_u32(skb, MBSTATE_A_NRULES, mbstate_nrules(mb)) ||
+	    (mb->vlan && nla_put_u16(skb, MBSTATE_A_VLAN, mb->vlan)))
 		return -EMSGSIZE;
 	if ((mb->services & MBSTATE_SVC_L) && mbstate_lb_put(skb, mb))
 		return -EMSGSIZE;
 	mbstate_stats_read(mb, st);
 	nest = nla_nest_start(skb, MBSTATE_A_STATS);
-	if (!nest ||
-	    nla_put_u64_64bit(skb, MBSTATE_STATS_A_RX_PACKETS, st[0],
-			      MBSTATE_STATS_A_PAD) ||
-	    nla_put_u64_64bit(skb, MBSTATE_STATS_A_RX_BYTES, st[1],
-			      MBSTATE_STATS_A_PAD) ||
-	    nla_put_u64_64bit(skb, MBSTATE_STATS_A_FW_DROP_PACKETS, st[2],
-			      MBSTATE_STATS_A_PAD) ||
-	    nla_put_u64_64bit(skb, MBSTATE_STATS_A_FW_DROP_BYTES, st[3],
-			      MBSTATE_STATS_A_PAD) ||
-	    nla_put_u64_64bit(skb, MBSTATE_STATS_A_DISABLED_PACKETS, st[4],
-			      MBSTATE_STATS_A_PAD))
+	if (!nest)
 		return -EMSGSIZE;
+	for (i = 0; i < MB_ST_N; i++)
+		if (nla_put_u64_64bit(skb, stats_attr[i], st[i],
+				      MBSTATE_STATS_A_PAD))
+			return -EMSGSIZE;
 	nla_nest_end(skb, nest);
 	return 0;
 }
@@ -497,6 +503,7 @@ static int mbstate_new_mb_doit(struct sk_buff *skb, struct genl_info *info)
 	unsigned int bit;
 	const u8 *mac;
 	u32 services;
+	u16 vlan = 0;
 	__be32 ip;
 	int ret;
 
@@ -510,6 +517,8 @@ static int mbstate_new_mb_doit(struct sk_buff *skb, struct genl_info *info)
 	mac = nla_data(info->attrs[MBSTATE_A_MAC]);
 	ip = nla_get_in_addr(info->attrs[MBSTATE_A_IPV4]);
 	services = nla_get_u32(info->attrs[MBSTATE_A_SERVICES]);
+	if (info->attrs[MBSTATE_A_VLAN])
+		vlan = nla_get_u16(info->attrs[MBSTATE_A_VLAN]);
 	if (!is_valid_ether_addr(mac)) {
 		NL_SET_ERR_MSG_ATTR(extack, info->attrs[MBSTATE_A_MAC],
 				    "the middlebox MAC address must be unicast and not zero");
@@ -564,6 +573,21 @@ static int mbstate_new_mb_doit(struct sk_buff *skb, struct genl_info *info)
 			ret = -EEXIST;
 			goto out;
 		}
+		if (mb->vlan != vlan) {
+			struct nlattr *va = info->attrs[MBSTATE_A_VLAN];
+
+			if (!mb->vlan)
+				NL_SET_ERR_MSG_ATTR(extack, va,
+						    "the middlebox is registered without a VLAN (unregister it to bind it to one)");
+			else if (vlan)
+				NL_SET_ERR_MSG_ATTR(extack, va,
+						    "the middlebox is bound to another VLAN (unregister it to change it)");
+			else
+				NL_SET_ERR_MSG(extack,
+					       "the middlebox is bound to a VLAN: register it again with the same VLAN");
+			ret = -EEXIST;
+			goto out;
+		}
 		if ((mb->services & services) && !replace) {
 			NL_SET_ERR_MSG(extack,
 				       "the middlebox is already registered for this service");
@@ -577,7 +601,7 @@ static int mbstate_new_mb_doit(struct sk_buff *skb, struct genl_info *info)
 			ret = -ENOSPC;
 			goto out;
 		}
-		mb = mbstate_mb_new(mn, mac, ip);
+		mb = mbstate_mb_new(mn, mac, ip, vlan);
 		if (!mb) {
 			ret = -ENOMEM;
 			goto out;

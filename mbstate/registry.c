@@ -88,29 +88,31 @@ bool mbstate_service_available(unsigned int service_bit)
 	return test_bit(service_bit, &mbstate_services);
 }
 
-void mbstate_stats_read(const struct mb_entry *mb, u64 out[5])
+void mbstate_stats_read(const struct mb_entry *mb, u64 out[MB_ST_N])
 {
-	int cpu;
+	int cpu, i;
 
-	memset(out, 0, 5 * sizeof(u64));
+	memset(out, 0, MB_ST_N * sizeof(u64));
 	for_each_possible_cpu(cpu) {
 		const struct mb_pcpu_stats *s = per_cpu_ptr(mb->stats, cpu);
-		u64 v[5];
+		u64 v[MB_ST_N];
 		unsigned int start;
 
 		do {
 			start = u64_stats_fetch_begin(&s->syncp);
-			v[0] = u64_stats_read(&s->rx_packets);
-			v[1] = u64_stats_read(&s->rx_bytes);
-			v[2] = u64_stats_read(&s->fw_drop_packets);
-			v[3] = u64_stats_read(&s->fw_drop_bytes);
-			v[4] = u64_stats_read(&s->disabled_packets);
+			v[MB_ST_RX_PACKETS] = u64_stats_read(&s->rx_packets);
+			v[MB_ST_RX_BYTES] = u64_stats_read(&s->rx_bytes);
+			v[MB_ST_FW_DROP_PACKETS] =
+				u64_stats_read(&s->fw_drop_packets);
+			v[MB_ST_FW_DROP_BYTES] =
+				u64_stats_read(&s->fw_drop_bytes);
+			v[MB_ST_DISABLED_PACKETS] =
+				u64_stats_read(&s->disabled_packets);
+			v[MB_ST_UNBOUND_PACKETS] =
+				u64_stats_read(&s->unbound_packets);
 		} while (u64_stats_fetch_retry(&s->syncp, start));
-		out[0] += v[0];
-		out[1] += v[1];
-		out[2] += v[2];
-		out[3] += v[3];
-		out[4] += v[4];
+		for (i = 0; i < MB_ST_N; i++)
+			out[i] += v[i];
 	}
 }
 
@@ -265,7 +267,7 @@ void mbstate_fw_clear(struct mb_entry *mb)
 /* Middleboxes. */
 
 struct mb_entry *mbstate_mb_new(struct mbstate_net *mn, const u8 *mac,
-				__be32 ip)
+				__be32 ip, u16 vlan)
 {
 	struct mb_entry *mb;
 
@@ -284,6 +286,7 @@ struct mb_entry *mbstate_mb_new(struct mbstate_net *mn, const u8 *mac,
 	INIT_LIST_HEAD(&mb->lb_backends);
 	ether_addr_copy(mb->mac, mac);
 	mb->ip = ip;
+	mb->vlan = vlan;
 	mb->enabled = true;
 	list_add_tail(&mb->list, &mn->mbs);
 	hash_add_rcu(mn->table, &mb->hnode, mbstate_mac_key(mac));

@@ -5,9 +5,9 @@
  * writes commands: mbadm, mbhostd, mbctl. The grammar and the meaning of
  * each command are in docs/commands.md.
  *
- *   R F <MAC> <IP>                          register for the firewall
+ *   R F <MAC> <IP> [vlan <VID>]             register for the firewall
  *   R L <MAC> <IP> <type> <srcIP> <dstIP> [mac <MAC>] [weight <w>]
- *                                           register for the load balancer
+ *       [vlan <VID>]                        register for the load balancer
  *   A <MAC>   /   D <MAC>                   switch all offloads on / off
  *   A <MAC> <I|M|T> <mask> <f> <value> ...  add a firewall rule
  *   D <MAC> <I|M|T> <mask> <f> [<value>]... delete the rules it selects
@@ -61,6 +61,8 @@ struct mb_cmd {
 	__u8 mac[MB_ETH_ALEN];
 	__u32 service;		/* R: MBSTATE_SVC_F or MBSTATE_SVC_L */
 	__be32 ip;		/* R */
+	__u16 vlan;		/* R: bound to this VLAN (1 to
+				 * MBSTATE_VLAN_MAX), 0: not bound */
 	struct mb_lb_conf lb;	/* R L */
 	struct mb_rule rule;	/* ADD_RULE (valued == fields), DEL_RULE */
 	struct mb_lb_backend backend;	/* R L (ip == lb.dst_ip), *_BACKEND */

@@ -50,6 +50,7 @@ struct mb_pcpu_stats {
 	u64_stats_t fw_drop_packets;
 	u64_stats_t fw_drop_bytes;
 	u64_stats_t disabled_packets;
+	u64_stats_t unbound_packets;
 	struct u64_stats_sync syncp;
 };
 
@@ -173,6 +174,7 @@ struct mb_entry {
 	struct list_head list;		/* per-netns list in insertion order */
 	u8 mac[ETH_ALEN];
 	__be32 ip;
+	u16 vlan;			/* bound VLAN, 0 if none; never changes */
 	u32 services;			/* MBSTATE_SVC_*, changed under mutex */
 	bool enabled;			/* READ_ONCE on the packet path */
 	u32 next_rule_id;

@@ -21,6 +21,7 @@ struct mbnl_stats {
 	uint64_t rx_packets, rx_bytes;
 	uint64_t fw_drop_packets, fw_drop_bytes;
 	uint64_t disabled_packets;
+	uint64_t unbound_packets;	/* VLAN-filtering bridge, no VLAN */
 };
 
 /* One backend of a load balancer, with its counters. */
@@ -47,6 +48,7 @@ struct mbnl_lb_stats {
 struct mbnl_mb {
 	__u8 mac[MB_ETH_ALEN];
 	__be32 ip;
+	__u16 vlan;		/* 0: not bound to a VLAN */
 	__u32 services;		/* MBSTATE_SVC_* */
 	bool enabled;
 	__u32 nrules;

@@ -257,11 +257,13 @@ static void test_register_fw(void **state)
 	parse_err("R X " MB_MAC " 10.0.0.1",
 		  "Unknown service `X' (expected F for firewall or L");
 	parse_err("R f " MB_MAC " 10.0.0.1", "Unknown service `f'");
-	parse_err("R F", "Missing MAC address (usage: R F <MAC> <IP>)");
-	parse_err("R F " MB_MAC, "Missing IP address (usage: R F <MAC> <IP>)");
+	parse_err("R F", "Missing MAC address (usage: R F <MAC> <IP> "
+		  "[vlan <1-4094>])");
+	parse_err("R F " MB_MAC, "Missing IP address (usage: R F <MAC> <IP> "
+		  "[vlan <1-4094>])");
 	parse_err("R F " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.2",
 		  "Unexpected token `0' after the end of the command "
-		  "(usage: R F <MAC> <IP>)");
+		  "(usage: R F <MAC> <IP> [vlan <1-4094>])");
 	parse_err("R F " MB_MAC " 0.0.0.0",
 		  "The IP address `0.0.0.0' is unspecified; it "
 		  "must be unicast");
@@ -311,7 +313,8 @@ static void test_register_lb(void **state)
 
 	parse_err("R L " MB_MAC " 10.0.0.1",
 		  "Missing load-balancer type (usage: R L <MAC> <IP> <type> "
-		  "<srcIP> <dstIP> [mac <MAC>] [weight <0-1000>])");
+		  "<srcIP> <dstIP> [mac <MAC>] [weight <0-1000>] "
+		  "[vlan <1-4094>])");
 	parse_err("R L " MB_MAC " 10.0.0.1 0", "Missing source address");
 	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0",
 		  "Missing backend address");
@@ -410,6 +413,115 @@ static void test_register_lb_options(void **state)
 		  "Unexpected token `MAC' after the end of the command");
 	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 2 x",
 		  "Unexpected token `x' after the end of the command");
+}
+
+/* R F and R L bound to a VLAN: "vlan <VID>", our extension. */
+static void test_register_vlan(void **state)
+{
+	struct mb_cmd cmd, want;
+
+	(void)state;
+	base_cmd(&want, MB_OP_REGISTER);
+	want.service = MBSTATE_SVC_F;
+	want.ip = ip4(10, 0, 0, 100);
+	want.vlan = 10;
+	parse_ok("R F " MB_MAC " 10.0.0.100 vlan 10", &cmd);
+	assert_cmd(&cmd, &want);
+	assert_int_equal(cmd.vlan, 10);
+	canon("R F " MB_MAC " 10.0.0.100 vlan 10", NULL);
+	canon("@ R F " MB_MAC "\t10.0.0.100  vlan\t10 @",
+	      "R F " MB_MAC " 10.0.0.100 vlan 10");
+	canon("R F " MB_MAC " 10.0.0.100 vlan 1", NULL);
+	canon("R F " MB_MAC " 10.0.0.100 vlan 4094", NULL);
+	/* without the option: not bound */
+	parse_ok("R F " MB_MAC " 10.0.0.100", &cmd);
+	assert_int_equal(cmd.vlan, 0);
+
+	/* R L: with the backend's options, in any order */
+	base_cmd(&want, MB_OP_REGISTER);
+	want.service = MBSTATE_SVC_L;
+	want.ip = ip4(10, 0, 0, 1);
+	want.lb.dst_ip = ip4(10, 0, 0, 9);
+	want.backend.ip = want.lb.dst_ip;
+	want.backend.weight = 3;
+	want.vlan = 20;
+	parse_ok("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 vlan 20 "
+		 "weight 3", &cmd);
+	assert_cmd(&cmd, &want);
+	canon("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 vlan 20 weight 3",
+	      "R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 3 vlan 20");
+	canon("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 weight 0 "
+	      "mac 02:00:00:00:00:09 vlan 4094",
+	      "R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 "
+	      "mac 02:00:00:00:00:09 weight 0 vlan 4094");
+
+	/* bad values are quoted, and refused */
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan 0",
+		  "Unable to parse VLAN: `0' (expected 1 to 4094)");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan 4095",
+		  "Unable to parse VLAN: `4095' (expected 1 to 4094)");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan 65546",
+		  "Unable to parse VLAN: `65546'");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan 010",
+		  "Unable to parse VLAN: `010'");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan -1",
+		  "Unable to parse VLAN: `-1'");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan 0x0a",
+		  "Unable to parse VLAN: `0x0a'");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan ten",
+		  "Unable to parse VLAN: `ten'");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan "
+		  "123456789012345678901234567890123456",
+		  "Unable to parse VLAN: `12345678901234567890123456789012...'");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan",
+		  "Missing value after `vlan' (usage: R F <MAC> <IP> "
+		  "[vlan <1-4094>])");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan 10 vlan 20",
+		  "Option `vlan' is given twice");
+	parse_err("R F " MB_MAC " 10.0.0.100 vlan 10 10",
+		  "Unexpected token `10' after the end of the command");
+	parse_err("R F " MB_MAC " 10.0.0.100 VLAN 10",
+		  "Unexpected token `VLAN' after the end of the command");
+	parse_err("R F " MB_MAC " 10.0.0.100 weight 1",
+		  "Unexpected token `weight' after the end of the command");
+	parse_err("R F " MB_MAC " 10.0.0.100 mac 2:0:0:0:0:9",
+		  "Unexpected token `mac' after the end of the command");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 vlan 0",
+		  "Unable to parse VLAN: `0'");
+	parse_err("R L " MB_MAC " 10.0.0.1 0 0.0.0.0 10.0.0.9 vlan 5 weight 1 "
+		  "vlan 5", "Option `vlan' is given twice");
+	/* a registration's option, not a backend's, nor any other command's */
+	parse_err("A " MB_MAC " L 10.0.0.9 vlan 10",
+		  "Option `vlan' belongs to the registration (R), not to a "
+		  "backend (usage: A <MAC> L <IP>");
+	parse_err("D " MB_MAC " L 10.0.0.9 vlan 10",
+		  "Unexpected token `vlan' after the end of the command");
+	parse_err("X " MB_MAC " vlan 10",
+		  "Unexpected token `vlan' after the end of the command");
+	parse_err("Q " MB_MAC " vlan 10",
+		  "Unexpected token `vlan' after the end of the command");
+	parse_err("A " MB_MAC " vlan 10", "Unknown filter class `vlan'");
+
+	/* the formatter writes only what the parser can read back */
+	base_cmd(&cmd, MB_OP_REGISTER);
+	cmd.service = MBSTATE_SVC_F;
+	cmd.ip = ip4(10, 0, 0, 100);
+	cmd.vlan = 4095;
+	{
+		char buf[128];
+
+		assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+		assert_string_equal(buf, "");
+		cmd.vlan = 4094;
+		assert_true(mb_cmd_format(&cmd, buf, sizeof(buf)) > 0);
+		assert_string_equal(buf, "R F " MB_MAC " 10.0.0.100 vlan 4094");
+		base_cmd(&cmd, MB_OP_QUERY);
+		cmd.vlan = 10;
+		assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+		base_cmd(&cmd, MB_OP_ENABLE);
+		cmd.vlan = 10;
+		assert_int_equal(mb_cmd_format(&cmd, buf, sizeof(buf)), -1);
+	}
 }
 
 /* A <MAC> L and D <MAC> L: backends of a registered load balancer. */
@@ -1555,6 +1667,10 @@ static void rnd_cmd(struct mb_cmd *c)
 			rnd_backend(c);
 			c->backend.ip = c->lb.dst_ip;
 		}
+		if (rnd() & 1)
+			c->vlan = (__u16)(MBSTATE_VLAN_MIN +
+					  rnd_edge(MBSTATE_VLAN_MAX -
+						   MBSTATE_VLAN_MIN));
 		break;
 	case MB_OP_ADD_BACKEND:
 		rnd_backend(c);
@@ -1617,9 +1733,12 @@ static void test_mutations(void **state)
 		"mac 2:0:0:0:0:3 weight 12",
 		"A 52:34:56:00:12:22 L 10.0.0.4 weight 0 mac 02:00:00:00:00:04",
 		"D 52:34:56:00:12:22 L 10.0.0.4",
+		"R F 52:34:56:00:12:22 10.0.0.100 vlan 10",
+		"R L 52:34:56:00:12:22 10.0.0.1 0 0.0.0.0 10.0.0.3 vlan 4094 "
+		"weight 2",
 	};
 	static const char alphabet[] =
-		" \t@:./-0123456789abcdefxABCDEFIMTRXQLFsdtpmw";
+		" \t@:./-0123456789abcdefxABCDEFIMTRXQLFsdtpmwvln";
 	char text[MB_CMD_MAX_LEN + 8], out[512], err[MB_ERR_LEN];
 	struct mb_cmd cmd;
 	unsigned int accepted = 0;
@@ -1689,6 +1808,7 @@ int main(void)
 		cmocka_unit_test(test_register_fw),
 		cmocka_unit_test(test_register_lb),
 		cmocka_unit_test(test_register_lb_options),
+		cmocka_unit_test(test_register_vlan),
 		cmocka_unit_test(test_backends),
 		cmocka_unit_test(test_backend_format_refuses),
 		cmocka_unit_test(test_mac_syntax),

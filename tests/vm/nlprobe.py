@@ -12,6 +12,9 @@ tests/vm/t30-netlink.sh; run inside the test VM as root.
     nlprobe.py lb-malformed       malformed load-balancer requests; needs
                                   52:34:56:00:12:22 (10.0.0.100) registered
                                   for L and 52:34:56:00:12:23 for F only
+    nlprobe.py vlan-malformed     bad MBSTATE_A_VLAN requests; needs
+                                  52:34:56:00:12:22 (10.0.0.100) registered
+                                  for F with VLAN 10
 """
 import errno
 import os
@@ -46,6 +49,7 @@ CMD_NEW_BACKEND, CMD_DEL_BACKEND, CMD_GET_FLOW = 8, 9, 10
 A_REPLACE, A_BACKEND, A_FLOW = 11, 12, 13
 LB_BACKENDS, LB_BACKEND, LB_FLOWS, LB_STATS = 4, 5, 6, 7
 BE_IPV4, BE_MAC, BE_WEIGHT, BE_STATE = 1, 2, 3, 4
+A_VLAN = 14
 
 
 def nla(kind, payload):
@@ -168,11 +172,13 @@ class Genl:
                 alen, atype = struct.unpack_from("=HH", body, off)
                 attrs[atype & 0x3fff] = body[off + 4:off + alen]
                 off += (alen + 3) & ~3
-            lines.append("%s %s svc=%d en=%d rules=%d" % (
+            lines.append("%s %s svc=%d en=%d rules=%d vlan=%d" % (
                 attrs[A_MAC].hex(":"), socket.inet_ntoa(attrs[A_IPV4]),
                 struct.unpack("=I", attrs[A_SERVICES])[0],
                 attrs[A_ENABLED][0],
-                struct.unpack("=I", attrs[A_NRULES])[0]))
+                struct.unpack("=I", attrs[A_NRULES])[0],
+                struct.unpack("=H", attrs[A_VLAN])[0]
+                if A_VLAN in attrs else 0))
         return sorted(lines)
 
 
@@ -397,6 +403,53 @@ def lb_state(g):
         text=True).stdout.count("10.0.0.9"), g.dump()
 
 
+def register(svc=1, ip="10.0.0.100", vlan=None, mac_=MB):
+    out = mac(A_MAC, mac_) + ip4(A_IPV4, ip) + u32(A_SERVICES, svc)
+    return out if vlan is None else out + vlan
+
+
+# Needs MB (10.0.0.100) registered for F with VLAN 10; nothing may change.
+VLAN_MALFORMED = [
+    ("VLAN 0", CMD_NEW_MB, register(mac_="02:00:00:00:77:01",
+                                    vlan=u16(A_VLAN, 0)),
+     errno.ERANGE, "out of range"),
+    ("VLAN 4095", CMD_NEW_MB, register(mac_="02:00:00:00:77:01",
+                                       vlan=u16(A_VLAN, 4095)),
+     errno.ERANGE, "out of range"),
+    ("VLAN 65535", CMD_NEW_MB, register(mac_="02:00:00:00:77:01",
+                                        vlan=u16(A_VLAN, 65535)),
+     errno.ERANGE, "out of range"),
+    ("VLAN of one byte", CMD_NEW_MB, register(mac_="02:00:00:00:77:01",
+                                              vlan=u8(A_VLAN, 10)),
+     errno.EINVAL, "length"),
+    ("another VLAN", CMD_NEW_MB, register(svc=2, vlan=u16(A_VLAN, 20))
+     + nest(A_LB, u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9")),
+     errno.EEXIST, "bound to another VLAN"),
+    ("no VLAN", CMD_NEW_MB, register(svc=2)
+     + nest(A_LB, u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9")),
+     errno.EEXIST, "bound to a VLAN"),
+]
+
+
+def cmd_vlan_malformed(g):
+    before = g.dump()
+    failed = 0
+    for name, cmd, payload, want, text in VLAN_MALFORMED:
+        err, msg = g.request(cmd, payload)
+        good = err == want and text in msg
+        failed += not good
+        print("%s: %s -> %s %r" % ("ok" if good else "FAIL", name,
+                                   errno.errorcode.get(err, err), msg))
+    after = g.dump()
+    if before != after:
+        failed += 1
+        print("FAIL: the registry changed:\n before %s\n after  %s" %
+              (before, after))
+    else:
+        print("ok: registry unchanged: %s" % after)
+    return failed
+
+
 def cmd_lb_malformed(g):
     before = lb_state(g)
     failed = 0
@@ -491,6 +544,8 @@ def main():
         sys.exit(cmd_random(g, int(sys.argv[2]), int(sys.argv[3])))
     if what == "lb-malformed":
         sys.exit(1 if cmd_lb_malformed(g) else 0)
+    if what == "vlan-malformed":
+        sys.exit(1 if cmd_vlan_malformed(g) else 0)
     if what == "dump":
         print("\n".join(g.dump()))
         return

@@ -14,6 +14,8 @@
 #   h1  02:..:01 10.0.0.1  fd10::1  t1   02:..:21 10.0.20.1   fd20::1
 #   h2  02:..:02 10.0.0.2  fd10::2  t2   02:..:22 10.0.20.2   fd20::2
 #   mb  52:..:22 10.0.0.100 fd10::100  mbt 52:..:23 10.0.20.100 (middlebox)
+#                                   twin 52:..:22 10.0.20.50 fd20::50 (access
+#                                        port, the MAC of mb: not a middlebox)
 #   VLAN 30 (access port)
 #   h3  02:..:03 10.0.0.3 (h1's subnet, other VLAN: unreachable)
 #        \    \    \    \                 /    /    /    /
@@ -23,12 +25,12 @@
 #                     bridge "coexist" (prerouting -200, forward 0),
 #                     ip "coexist" (prerouting ct counter, forward drop)
 #
-# A host in another VLAN with the middlebox's MAC is not in this test: the
-# registry does not know VLANs yet, and its frames are filtered too (W7 in
-# docs/SECURITY.md); tests/vm/known-failing/vlan-twin.sh shows it.
+# The middleboxes are bound to their VLANs (R F ... vlan 10, vlan 20): the
+# twin in VLAN 20, which has mb's MAC, must get its datagram to port 5000
+# (W7 in docs/SECURITY.md; tests/vm/t75-vlan.sh has the details).
 #
-# mbvisor's rules:  mb:  I 5 s 10.0.0.1 p icmp    T 9 d 5000 p udp
-#                   mbt: I 1 p icmp
+# mbvisor's rules:  mb (VLAN 10):  I 5 s 10.0.0.1 p icmp    T 9 d 5000 p udp
+#                   mbt (VLAN 20): I 1 p icmp
 set -euo pipefail
 export MB_IPV6=1
 source "$(dirname "$0")/../lib.sh"
@@ -84,6 +86,7 @@ access_host h1 02:00:00:00:00:01 10.0.0.1 fd10::1 10
 access_host h2 02:00:00:00:00:02 10.0.0.2 fd10::2 10
 access_host mb $MB 10.0.0.100 fd10::100 10
 access_host h3 02:00:00:00:00:03 10.0.0.3 fd10::3 30
+access_host twin $MB 10.0.20.50 fd20::50 20
 tagged_host t1 02:00:00:00:00:21 10.0.20.1 fd20::1
 tagged_host t2 02:00:00:00:00:22 10.0.20.2 fd20::2
 tagged_host mbt $MBT 10.0.20.100 ""
@@ -120,6 +123,7 @@ mb_defer nft delete table ip coexist
 
 # What reaches the receivers, counted at their eth0 before their own stack.
 arrivals_setup mb
+arrivals_setup twin
 for ns in mb; do
 	ip netns exec "$ns" nft -f - <<-EOF
 		table netdev seen {
@@ -177,6 +181,7 @@ traffic()
 	nft reset counters table bridge coexist >/dev/null
 	nft reset counters table ip coexist >/dev/null
 	reset_arrivals mb
+	reset_arrivals twin
 	for ns in mb; do
 		ip netns exec "$ns" nft reset counters table netdev seen >/dev/null
 	done
@@ -207,6 +212,8 @@ traffic()
 	echo "vlan_v6_ping_t1_t2 $(yesno ping_ok t1 fd20::2)"
 	echo "vlan_ping_t1_mbt $(yesno ping_ok t1 10.0.20.100)"
 	echo "vlan_tcp_t2_mbt $(yesno tcp_ok t2 10.0.20.100 8080 mbt)"
+	udp_from t1 10.0.20.50 5000 "$sp"
+	echo "vlan_udp5000_t1_twin $(arrivals twin udp_5000)"
 	echo "nft_bridge_fwd_vlan20 $(
 		[[ $(nft_counter bridge fwd_vlan20) -gt 0 ]] && echo some || echo none)"
 }
@@ -232,6 +239,7 @@ vlan_ping_t1_t2         yes  yes
 vlan_v6_ping_t1_t2      yes  yes
 vlan_ping_t1_mbt        yes  no
 vlan_tcp_t2_mbt         yes  yes
+vlan_udp5000_t1_twin    1    1
 nft_bridge_fwd_vlan20   some some
 "
 
@@ -256,10 +264,10 @@ compare 2 "$without"
 
 log "# with mbvisor: three middleboxes' rules in place"
 mb_load_modules
-check_ok mbadm cmd "R F $MB 10.0.0.100"
+check_ok mbadm cmd "R F $MB 10.0.0.100 vlan 10"
 check_ok mbadm cmd "A $MB I 5 s 10.0.0.1 p icmp"
 check_ok mbadm cmd "A $MB T 9 d 5000 p udp"
-check_ok mbadm cmd "R F $MBT 10.0.20.100"
+check_ok mbadm cmd "R F $MBT 10.0.20.100 vlan 20"
 check_ok mbadm cmd "A $MBT I 1 p icmp"
 with=$(traffic 40002)
 echo "$with"

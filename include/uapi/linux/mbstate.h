@@ -9,7 +9,23 @@
  *
  * A middlebox is keyed by its MAC address. It has one IPv4 address, a set of
  * services (MBSTATE_SVC_*), an enabled switch, a firewall rule set (service
- * F) and a load-balancer configuration (service L), and counters.
+ * F) and a load-balancer configuration (service L), and counters. It may be
+ * bound to a VLAN (MBSTATE_A_VLAN).
+ *
+ * VLANs
+ * -----
+ *   On a bridge with VLAN filtering a MAC address is unique only per VLAN.
+ *   A frame there is for a middlebox only if its VLAN, as the bridge's
+ *   ingress will classify it (the 802.1Q tag of the bridge's VLAN protocol,
+ *   else the ingress port's PVID), is the middlebox's MBSTATE_A_VLAN and
+ *   the ingress port is a member of it. A middlebox without MBSTATE_A_VLAN
+ *   is offloaded on bridges without VLAN filtering only: on a
+ *   VLAN-filtering bridge its frames pass untouched (counted in
+ *   MBSTATE_STATS_A_UNBOUND_PACKETS), since another host may have the same
+ *   MAC in another VLAN. On a bridge without VLAN filtering MBSTATE_A_VLAN
+ *   is not looked at: the bridge forwards by MAC alone, whatever the tag.
+ *   Frames in another VLAN, and frames the bridge's VLAN filter will drop,
+ *   are not counted on the middlebox.
  *
  * Every rejected request carries an extended ack message saying why, and
  * changes nothing.
@@ -19,8 +35,9 @@
  *   Request (doit):  MBSTATE_A_MAC: the middlebox.
  *   Request (dump):  nothing; one reply per middlebox of the namespace.
  *   Reply:           MBSTATE_A_MAC, MBSTATE_A_IPV4, MBSTATE_A_SERVICES,
- *                    MBSTATE_A_ENABLED, MBSTATE_A_NRULES,
- *                    MBSTATE_A_LB (if service L), MBSTATE_A_STATS.
+ *                    MBSTATE_A_ENABLED, MBSTATE_A_NRULES, MBSTATE_A_VLAN
+ *                    (if bound), MBSTATE_A_LB (if service L),
+ *                    MBSTATE_A_STATS.
  *   Dumps are consistent: if the registry changed while the dump ran, the
  *   last message carries NLM_F_DUMP_INTR and userspace retries.
  *
@@ -29,6 +46,8 @@
  *   MBSTATE_A_MAC      required, unicast.
  *   MBSTATE_A_IPV4     required, unicast (not 0.0.0.0, multicast, broadcast).
  *   MBSTATE_A_SERVICES required, exactly one MBSTATE_SVC_* bit.
+ *   MBSTATE_A_VLAN     optional, 1..4094: bind the middlebox to that VLAN
+ *                      (see VLANs above); without it, it is not bound.
  *   MBSTATE_A_LB       required with MBSTATE_SVC_L, refused otherwise:
  *                      MBSTATE_LB_A_TYPE (required), MBSTATE_LB_A_SRC_IPV4
  *                      (0.0.0.0 with type 0, a unicast address with type 1),
@@ -46,9 +65,10 @@
  *                      the new configuration. Established flows keep their
  *                      backend.
  *   A new middlebox starts enabled. Registering an already registered
- *   middlebox for another service adds that service if the IPv4 address is
- *   the same; registering it again for a service it has is refused (EEXIST)
- *   unless MBSTATE_A_REPLACE is given. A service whose offload module is not
+ *   middlebox for another service adds that service if the IPv4 address and
+ *   the VLAN (or its absence) are the same, else it is refused (EEXIST);
+ *   registering it again for a service it has is refused (EEXIST) unless
+ *   MBSTATE_A_REPLACE is given. A service whose offload module is not
  *   loaded is refused (EOPNOTSUPP) with a message naming the module.
  *
  * MBSTATE_CMD_DEL_MB  (text command "X")
@@ -174,9 +194,15 @@ enum mbstate_attr {
 				 * NEW_MB (service L) replaces the LB config */
 	MBSTATE_A_BACKEND,	/* nest, MBSTATE_BE_A_* */
 	MBSTATE_A_FLOW,		/* nest, MBSTATE_FLOW_A_*, reply only */
+	MBSTATE_A_VLAN,		/* u16, 1..MBSTATE_VLAN_MAX: the VLAN the
+				 * middlebox is bound to */
 	__MBSTATE_A_MAX
 };
 #define MBSTATE_A_MAX (__MBSTATE_A_MAX - 1)
+
+/* VLAN ids a registration may be bound to (0 and 4095 are reserved). */
+#define MBSTATE_VLAN_MIN	1
+#define MBSTATE_VLAN_MAX	4094
 
 /* Filter classes of table 4.1: the "I", "M" and "T" of the text commands. */
 enum mbstate_class {
@@ -348,6 +374,10 @@ enum mbstate_stats_attr {
 	MBSTATE_STATS_A_FW_DROP_BYTES,	/* u64 */
 	MBSTATE_STATS_A_DISABLED_PACKETS,/* u64: passed because MB disabled */
 	MBSTATE_STATS_A_PAD,
+	MBSTATE_STATS_A_UNBOUND_PACKETS,/* u64: frames for the MAC on a
+					 * VLAN-filtering bridge, passed
+					 * untouched because the middlebox
+					 * has no VLAN (not in RX_PACKETS) */
 	__MBSTATE_STATS_A_MAX
 };
 #define MBSTATE_STATS_A_MAX (__MBSTATE_STATS_A_MAX - 1)
