@@ -77,19 +77,8 @@ step "A flood of 100,000 frames from client1 (pktgen): the middlebox sees none"
 ip link add pg0 type veth peer name pg0p
 mb_defer ip link del pg0
 ip link set pg0p master "$MB_BR" up
-ip link set pg0 address $C1 up
-modprobe pktgen
-PG=/proc/net/pktgen
-echo rem_device_all >$PG/kpktgend_0
-echo add_device pg0 >$PG/kpktgend_0
-for l in "count 100000" "pkt_size 60" "delay 0" "dst_mac $FW" \
-	"dst_min 10.0.0.100" "dst_max 10.0.0.100" "src_min 10.0.0.1" \
-	"src_max 10.0.0.1"; do
-	echo "$l" >$PG/pg0
-done
 reset_arrivals fw
-echo start >$PG/pgctrl
-echo "pktgen: $(awk '/^Result/' $PG/pg0)"
+pg_flood pg0 $C1 $FW 10.0.0.1 10.0.0.100 100000
 echo "IPv4 frames that arrived at the middlebox's NIC: $(arrivals fw ip_any)"
 show mbadm stats
 check_eq 0 "$(arrivals fw ip_any)" "flood frames at the middlebox"

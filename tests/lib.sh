@@ -42,6 +42,8 @@
 #	check_ok CMD...			CMD must succeed
 #	check_fail CMD...		CMD must fail
 #	check_eq EXPECTED ACTUAL MSG	the two strings must be equal
+#	expect_out STATUS TEXT CMD...	CMD exits STATUS and its output
+#					(stdout and stderr) contains TEXT
 #	mb_pass MSG			count a check passed by other means
 #	mb_fail MSG			count a failure found by other means
 #	mb_skip MSG			exit with ksft_skip (a failure to tests/vm/run)
@@ -144,6 +146,19 @@ check_eq()
 		mb_fail "$msg: expected '$expected', got '$actual'"
 	fi
 	return 0
+}
+
+expect_out()
+{
+	local want=$1 text=$2 rc=0 out
+
+	shift 2
+	out=$("$@" 2>&1) || rc=$?
+	if [[ $rc -eq $want && $out == *"$text"* ]]; then
+		mb_pass "$* -> $rc: ${out%%$'\n'*}"
+	else
+		mb_fail "$* -> $rc: '$out' (expected $want and '$text')"
+	fi
 }
 
 mb_skip()

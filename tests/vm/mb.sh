@@ -20,6 +20,11 @@
 #	expect STATUS TEXT CMD...	CMD exits with STATUS, TEXT on stderr
 #	mb_fresh_registry		reload the modules: an empty registry,
 #					whatever earlier scripts left
+#	pg_flood DEV SMAC DMAC SIP DIP N [DELAY]
+#					N 60-byte IPv4/UDP frames from veth DEV
+#					(pktgen, its MAC set to SMAC), DELAY ns
+#					apart (default 0: as fast as it goes);
+#					prints pktgen's result line
 
 ping_ok()
 {
@@ -131,4 +136,21 @@ expect()
 	else
 		mb_fail "$* -> $rc: '$err' (expected $want and '$text')"
 	fi
+}
+
+pg_flood()
+{
+	local dev=$1 smac=$2 dmac=$3 sip=$4 dip=$5 n=$6 delay=${7:-0} l
+	local pg=/proc/net/pktgen
+
+	modprobe pktgen
+	ip link set "$dev" address "$smac" up
+	echo rem_device_all >$pg/kpktgend_0
+	echo "add_device $dev" >$pg/kpktgend_0
+	for l in "count $n" "pkt_size 60" "delay $delay" "dst_mac $dmac" \
+		"dst_min $dip" "dst_max $dip" "src_min $sip" "src_max $sip"; do
+		echo "$l" >"$pg/$dev"
+	done
+	echo start >$pg/pgctrl
+	echo "pktgen from $smac: $(awk '/^Result/' "$pg/$dev")"
 }

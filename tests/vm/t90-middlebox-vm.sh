@@ -31,7 +31,6 @@ N=1000		# frames of each flood
 
 mb_require_cmd mbadm mbhostd qemu-system-x86_64 jq
 mb_fresh_registry
-modprobe pktgen
 
 mb_add_host c1 $C1 10.0.0.1/24
 mb_add_host c2 $C2 10.0.0.2/24
@@ -42,23 +41,11 @@ mb_no_ipv6 pg0p
 ip link set pg0p master "$MB_BR" up
 ip link set pg0 up
 
-# flood MAC IP: N IPv4/UDP frames from MAC and IP to the middlebox, from
-# pg0, 1000 a second (a rate the nested VM takes without loss)
-PG=/proc/net/pktgen
+# flood MAC IP: N frames from MAC and IP to the middlebox, 1000 a second
+# (a rate the nested VM takes without loss)
 flood()
 {
-	local l
-
-	ip link set pg0 address "$1"
-	echo rem_device_all >$PG/kpktgend_0
-	echo add_device pg0 >$PG/kpktgend_0
-	for l in "count $N" "pkt_size 60" "delay 1000000" "dst_mac $MB" \
-		"dst_min 10.0.0.100" "dst_max 10.0.0.100" "src_min $2" \
-		"src_max $2"; do
-		echo "$l" >$PG/pg0
-	done
-	echo start >$PG/pgctrl
-	log "pktgen from $1: $(awk '/^Result/' $PG/pg0)"
+	pg_flood pg0 "$1" $MB "$2" 10.0.0.100 $N 1000000
 }
 
 # get VAR COUNTERS: the value of VAR (rx or irq) in "rx=N irq=M"

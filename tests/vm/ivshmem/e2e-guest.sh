@@ -18,19 +18,6 @@ OTHER=52:34:56:00:99:99
 
 mb_require_cmd mbctl lspci
 
-expect()
-{
-	local want=$1 text=$2 rc=0 out
-
-	shift 2
-	out=$("$@" 2>&1) || rc=$?
-	if [[ $rc -eq $want && $out == *"$text"* ]]; then
-		mb_pass "$* -> $rc: ${out%%$'\n'*}"
-	else
-		mb_fail "$* -> $rc: '$out' (expected $want and '$text')"
-	fi
-}
-
 log "$(lspci -nn -d 1af4:1110)"
 mapfile -t bdfs < <(mbctl devices | awk '/BAR2/ {print $1}')
 check_eq 2 "${#bdfs[@]}" "mbctl devices finds two ivshmem devices"
@@ -47,21 +34,21 @@ done
 	mb_fail "could not tell the devices apart"
 
 log "# ivshmem-plain through sysfs resource2"
-expect 1 "unavailable" mbctl -d "$plain" -w "@R F $A 10.129.126.115@"
-expect 1 "Permission denied: $OTHER is not a MAC address of VM \`plain'" \
+expect_out 1 "unavailable" mbctl -d "$plain" -w "@R F $A 10.129.126.115@"
+expect_out 1 "Permission denied: $OTHER is not a MAC address of VM \`plain'" \
 	mbctl -d "$plain" register fw $OTHER 10.0.0.9
-expect 1 "Permission denied: $B" mbctl -d "$plain" enable $B
-expect 2 "Unable to parse mask" mbctl -d "$plain" rule add $A M 16
-expect 0 "$A" mbctl -d "$plain" stats
+expect_out 1 "Permission denied: $B" mbctl -d "$plain" enable $B
+expect_out 2 "Unable to parse mask" mbctl -d "$plain" rule add $A M 16
+expect_out 0 "$A" mbctl -d "$plain" stats
 
 log "# ivshmem-doorbell: BAR0 doorbell register through sysfs resource0"
-expect 1 "unavailable" mbctl -d "$db" -w "@Q $B@"
-expect 1 "Permission denied: $A is not a MAC address of VM \`db'" \
+expect_out 1 "unavailable" mbctl -d "$db" -w "@Q $B@"
+expect_out 1 "Permission denied: $A is not a MAC address of VM \`db'" \
 	mbctl -d "$db" disable $A
-expect 0 "host: doorbell, peer 0 vector 0" mbctl -d "$db" -r
+expect_out 0 "host: doorbell, peer 0 vector 0" mbctl -d "$db" -r
 
 log "# without -d: the first device that holds a channel"
-expect 1 "" mbctl enable $A
+expect_out 1 "" mbctl enable $A
 
 # The same through the guest driver, when there is one (guest_driver/,
 # or MBVISOR_E2E_MBSHM_KO): /dev/mbshmN, the doorbell ioctl, interrupts.
@@ -72,22 +59,22 @@ if [[ -e $ko ]]; then
 	mb_defer rmmod mbshm
 	mb_wait_for 10 test -e /sys/bus/pci/devices/$db/mbshm
 	log "$(mbctl devices)"
-	expect 0 "/dev/mbshm" mbctl devices
+	expect_out 0 "/dev/mbshm" mbctl devices
 	dbnode=/dev/$(basename /sys/bus/pci/devices/$db/mbshm/mbshm*)
 	plainnode=/dev/$(basename /sys/bus/pci/devices/$plain/mbshm/mbshm*)
 	irq_before=$(awk '{s += $1} END {print s}' "/sys/class/mbshm/${dbnode#/dev/}/interrupts")
-	expect 1 "unavailable" mbctl -d "$db" -w "@Q $B@"
-	expect 1 "Permission denied: $A" mbctl -d "$dbnode" disable $A
+	expect_out 1 "unavailable" mbctl -d "$db" -w "@Q $B@"
+	expect_out 1 "Permission denied: $A" mbctl -d "$dbnode" disable $A
 	irq_after=$(awk '{s += $1} END {print s}' "/sys/class/mbshm/${dbnode#/dev/}/interrupts")
 	if ((irq_after >= irq_before + 2)); then
 		mb_pass "mbhostd rang the guest after each answer (MSI-X interrupts $irq_before -> $irq_after)"
 	else
 		mb_fail "interrupts $irq_before -> $irq_after: mbhostd did not ring the guest twice"
 	fi
-	expect 0 "guest interrupts through mbshm.ko" mbctl -d "$dbnode" -r
-	expect 1 "unavailable" mbctl -d "$plainnode" enable $A
-	expect 1 "Permission denied" mbctl -d "$plain" enable $B
-	expect 0 "($plain, mbshm.ko)" mbctl -d "$plain" -r
+	expect_out 0 "guest interrupts through mbshm.ko" mbctl -d "$dbnode" -r
+	expect_out 1 "unavailable" mbctl -d "$plainnode" enable $A
+	expect_out 1 "Permission denied" mbctl -d "$plain" enable $B
+	expect_out 0 "($plain, mbshm.ko)" mbctl -d "$plain" -r
 else
 	log "# no mbshm.ko to test with ($ko)"
 fi

@@ -16,20 +16,6 @@ OTHER=52:34:56:00:12:99
 
 mb_require_cmd mbctl ip
 
-# expect STATUS TEXT CMD...: CMD exits STATUS and its output says TEXT
-expect()
-{
-	local want=$1 text=$2 rc=0 out
-
-	shift 2
-	out=$("$@" 2>&1) || rc=$?
-	if [[ $rc -eq $want && $out == *"$text"* ]]; then
-		mb_pass "$* -> $rc: ${out%%$'\n'*}"
-	else
-		mb_fail "$* -> $rc: '$out' (expected $want and '$text')"
-	fi
-}
-
 log "# the middlebox VM: its NIC and its ivshmem device"
 modprobe virtio_net
 ifc=$(ip -o link | awk -v m="$MB" 'tolower($0) ~ m { sub(":", "", $2); print $2; exit }')
@@ -42,17 +28,17 @@ log "$(ip -br link show eth0)"
 mb_wait_for 30 sh -c 'ls /dev/mbshm* >/dev/null 2>&1'
 check_ok test -c /dev/mbshm0
 log "$(mbctl devices)"
-expect 0 "host: doorbell" mbctl -r
+expect_out 0 "host: doorbell" mbctl -r
 
 log "# ready for the host's traffic before any offload"
 mbvm_phase before
 
 log "# register for the firewall service and offload the report's filter"
-expect 0 "" mbctl -w "@R F $MB 10.0.0.100@"
-expect 0 "" mbctl -w "@A $MB M 5 s $C1 p 8@"
-expect 1 "Permission denied: $OTHER is not a MAC address of VM \`mbvm'" \
+expect_out 0 "" mbctl -w "@R F $MB 10.0.0.100@"
+expect_out 0 "" mbctl -w "@A $MB M 5 s $C1 p 8@"
+expect_out 1 "Permission denied: $OTHER is not a MAC address of VM \`mbvm'" \
 	mbctl -w "@R F $OTHER 10.0.0.101@"
-expect 0 "M 5 s $C1 p ipv4" mbctl show "$MB"
+expect_out 0 "M 5 s $C1 p ipv4" mbctl show "$MB"
 mbvm_phase offloaded
 
 log "# the host sent client 1's flood"
@@ -61,5 +47,5 @@ log "# the host sent client 2's flood"
 mbvm_phase flood2
 
 log "# the host's counters, as this VM sees them"
-expect 0 "$MB" mbctl stats
+expect_out 0 "$MB" mbctl stats
 mb_test_end
