@@ -6,7 +6,8 @@
 # make fuzz       libFuzzer targets, FUZZ_SECONDS (60) each; see tests/fuzz/run
 # make unit-asan  the unit tests built with clang -fsanitize=address,undefined
 # make test-fast  the tests that need no VM (unit + host-check)
-# make demo       the host side shown end to end in a QEMU guest
+# make demo       the story end to end in a QEMU guest: mbadm, then a
+#                 middlebox VM inside it (mbctl, mbhostd, the bridge)
 # make bench      benchmarks in a QEMU guest (docs/BENCHMARKS.md; not a test)
 # make W=1        kernel build with extra warnings (kept at zero)
 #
@@ -143,7 +144,7 @@ host-check: tools bin/fakeguest
 test-fast: unit host-check
 
 # mbctl in a QEMU guest against mbhostd here, through ivshmem-plain and
-# ivshmem-doorbell devices (one more boot; not part of check).
+# ivshmem-doorbell devices, with libpci and sysfs and then with mbshm.ko.
 e2e-ivshmem: all bin/fakeguest
 	tests/host/ivshmem-e2e.sh
 
@@ -186,6 +187,7 @@ check: deps
 	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	$(MAKE) vm-check
 	$(MAKE) vm-check-shm
+	$(MAKE) e2e-ivshmem
 	$(MAKE) qemu-check
 
 # Part 1: the host side with mbadm; part 2: a middlebox VM inside the test

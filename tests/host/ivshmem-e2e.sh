@@ -12,8 +12,8 @@
 #   mbhostd --vm db --socket S (server)  <==>  ivshmem-doorbell (resource0/2)
 #
 # The host has no mbstate registry: commands for a VM's own MAC come back
-# "unavailable", others' "permission denied". Not run by make check (one
-# more boot); run it by hand or with `make e2e-ivshmem`.
+# "unavailable", others' "permission denied". One more boot: `make
+# e2e-ivshmem`, part of `make check`.
 
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
