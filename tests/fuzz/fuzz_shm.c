@@ -206,7 +206,8 @@ static struct {
 	size_t nans;
 	struct rsp_rec pub[2 * (BATCH + 2)];
 	size_t npub;
-	int cons_set;
+	int cons_set;		/* cmd_cons was written, with cons */
+	__u32 cons;
 } op;
 
 static uint8_t *shm, *shadow, *before;
@@ -252,6 +253,7 @@ static void do_publish_header(struct vm *vm)
 	mbshm_host_publish(vm->base, &vm->l, &h);
 	op.header = 1;
 	op.cons_set = 1;
+	op.cons = vm->next;
 }
 
 static void do_respond(struct vm *vm, const struct rsp_rec *r)
@@ -273,6 +275,7 @@ static void do_set_cons(struct vm *vm)
 	      offsetof(struct mbshm_header, reserved1));
 	mbshm_host_set_cons(vm->base, vm->next);
 	op.cons_set = 1;
+	op.cons = vm->next;
 }
 
 static void do_fetch(struct vm *vm, __u32 seq, struct mbshm_fetched *f)
@@ -718,6 +721,7 @@ static void check_header(const struct vm *vm)
 	CHECK(h.magic == MBSHM_MAGIC && h.version == MBSHM_VERSION);
 	CHECK(h.epoch == vm->epoch && h.heartbeat == vm->heartbeat);
 	CHECK(h.host_status == vm->host_status);
+	CHECK(h.cmd_cons == op.cons);
 	CHECK(h.flags == 0 && h.host_peer == MBSHM_NO_PEER);
 }
 
@@ -786,7 +790,7 @@ static void op_end(const struct vm *vm)
 		check_header(vm);
 	if (op.cons_set)
 		CHECK(__atomic_load_n(&((struct mbshm_header *)shm)->cmd_cons,
-				      __ATOMIC_ACQUIRE) == vm->next);
+				      __ATOMIC_ACQUIRE) == op.cons);
 	if (op.stats)
 		check_stats(vm);
 	CHECK(vm->nunpub <= BATCH + 2);
@@ -841,7 +845,9 @@ static int host_step(struct vm *vm)
 	}
 	/* the answers are in the ring unless the state file failed */
 	if (!vm->save_fails && op.nans)
-		CHECK(op.cons_set && vm->nunpub == 0);
+		CHECK(op.cons_set && op.cons == vm->next && vm->nunpub == 0);
+	/* never past what the guest published */
+	CHECK((__u32)(prod - vm->next) <= vm->l.cmd_slots);
 	return ret;
 }
 
