@@ -65,7 +65,10 @@
  *  - once published, each answer is in the response slot of its sequence
  *    number, read back with the guest's seqlock reader: seq, status,
  *    error, epoch, length and message as answered, the lock even and not
- *    0; cmd_cons is the host's index;
+ *    0; cmd_cons, whenever the host writes it (header or index), is the
+ *    first command whose answer is not in the ring: never past an answer
+ *    a failed state write holds back (mbhostd's once-a-second header did
+ *    that until fuzz_shm found it), never behind one that is there;
  *  - after a header publication the guest accepts the header
  *    (mbshm_guest_attach()) with the host's layout and reads the host's
  *    epoch, heartbeat, status and index; after a tick the guest reads the
@@ -210,6 +213,17 @@ static struct {
 	__u32 cons;
 } op;
 
+/* Answers before this one are in the ring (counted by do_respond()). */
+static __u32 ring_next;
+
+/* cmd_cons, as written: never past an answer that is not in the ring
+ * (a guest would take an old slot for its answer, and a restarted host
+ * would answer the command again), never behind one that is. */
+static void check_cons(__u32 cons)
+{
+	CHECK(cons == ring_next);
+}
+
 static uint8_t *shm, *shadow, *before;
 static struct rsp_rec *unpub;	/* mbhostd's BATCH + 2, on the heap */
 static uint64_t now;
@@ -234,6 +248,11 @@ static size_t cmd_slot_off(const struct mbshm_layout *l, __u32 seq)
 	       l->cmd_slot_size;
 }
 
+static __u32 published_cons(const struct vm *vm)
+{
+	return vm->nunpub ? vm->unpub[0].seq : vm->next;
+}
+
 /* The shmproto.c calls, recording what each may write. */
 static void do_publish_header(struct vm *vm)
 {
@@ -244,16 +263,17 @@ static void do_publish_header(struct vm *vm)
 		.host_status = vm->host_status,
 		.epoch = vm->epoch,
 		.heartbeat = vm->heartbeat,
-		.cmd_cons = vm->next,
+		.cmd_cons = published_cons(vm),
 	};
 
 	allow(0, offsetof(struct mbshm_header, reserved0));
 	allow(offsetof(struct mbshm_header, epoch),
 	      offsetof(struct mbshm_header, reserved1));
+	check_cons(h.cmd_cons);
 	mbshm_host_publish(vm->base, &vm->l, &h);
 	op.header = 1;
 	op.cons_set = 1;
-	op.cons = vm->next;
+	op.cons = h.cmd_cons;
 }
 
 static void do_respond(struct vm *vm, const struct rsp_rec *r)
@@ -265,14 +285,18 @@ static void do_respond(struct vm *vm, const struct rsp_rec *r)
 	      off + MBSHM_RSP_HDR + r->len);
 	mbshm_host_respond(vm->base, &vm->l, r->seq, vm->epoch, r->status,
 			   r->error, r->msg, r->len);
+	if (r->seq == ring_next)
+		ring_next++;
 	CHECK(op.npub < sizeof(op.pub) / sizeof(op.pub[0]));
 	op.pub[op.npub++] = *r;
 }
 
 static void do_set_cons(struct vm *vm)
 {
+	CHECK(vm->nunpub == 0);
 	allow(offsetof(struct mbshm_header, cmd_cons),
 	      offsetof(struct mbshm_header, reserved1));
+	check_cons(vm->next);
 	mbshm_host_set_cons(vm->base, vm->next);
 	op.cons_set = 1;
 	op.cons = vm->next;
@@ -598,6 +622,8 @@ static void start_vm(struct vm *vm, int fresh, __u64 new_epoch)
 	vm->limited_logged = vm->limited;
 	n = vm->nunpub;
 	vm->nunpub = 0;
+	ring_next = vm->next - (__u32)n;	/* a new process: the saved
+						 * answers go in again */
 	for (i = 0; i < n; i++)
 		do_respond(vm, &vm->unpub[i]);
 	do_publish_header(vm);

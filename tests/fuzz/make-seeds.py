@@ -265,6 +265,11 @@ def shm_scripts():
         [canned(C_REG), canned(C_OTHER_MAC), step(SAVE_FAILS), canned(C_ADD),
          step(SAVE_FAILS | MS100), step(SAVE_FAILS | MS1000),
          step(MS1000), RESTART_STATE, step()])
+    # the bug fuzz_shm found: a tick published cmd_cons past answers that a
+    # failed state write held back
+    yield "state-file-fails-then-tick", script(
+        [canned(C_REG), canned(C_QUERY), step(SAVE_FAILS), TICK,
+         step(SAVE_FAILS | MS1000), TICK, step(MS1000), TICK])
     yield "restarts", script(
         [canned(C_REG), step(), RESTART_STATE, canned(C_QUERY), step(),
          write(R_HOST, 64, U32.pack(0xbad)), RESTART_STATE, canned(C_ADD),
