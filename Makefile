@@ -112,10 +112,10 @@ unit-asan:
 	@for f in $(filter-out bin,$(wildcard *)); do ln -sfn ../../$$f bin/asan/$$f; done
 	$(ASAN_ENV) CFLAGS="$(ASAN_CFLAGS)" $(MAKE) -C bin/asan CC=$(FUZZ_CC) KVER=none unit
 
-# libFuzzer targets: tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME.
-# Still to come: "shm", the host side of the shared-memory ring
-# (common/shmproto.c), PENDING on branch chan; see docs/SECURITY.md.
-FUZZ_TARGETS := cmd classifier frame
+# libFuzzer targets: tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME
+# (docs/SECURITY.md section 2). "shm" is the host side of the shared-memory
+# ring (common/shmproto.c) driven as mbhostd drives it, by a hostile guest.
+FUZZ_TARGETS := cmd classifier frame shm
 FUZZ_SECONDS ?= 60
 CHECK_FUZZ_SECONDS ?= 10
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -127,6 +127,7 @@ bin/fuzz/fuzz_classifier: tests/fuzz/fuzz_classifier.c common/classifier.c \
 	tests/naive_classifier.h $(HDRS)
 bin/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c common/classifier.c \
 	tests/naive_classifier.h $(HDRS)
+bin/fuzz/fuzz_shm: tests/fuzz/fuzz_shm.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS)
 $(FUZZ_BINS):
 	@mkdir -p bin/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)

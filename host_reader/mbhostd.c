@@ -800,6 +800,18 @@ static bool doorbell_active(const struct vm *vm)
 	return vm->has_server && vm->srv.npeers > 0;
 }
 
+/*
+ * The cmd_cons the header may show: the first command whose answer is not
+ * in the ring yet. Answers a failed state write holds back (vm->unpub,
+ * the commands just before vm->next) stay invisible, and so must the
+ * index past them: a guest would read an old slot as its answer, and a
+ * restarted host would answer those commands again.
+ */
+static __u32 published_cons(const struct vm *vm)
+{
+	return vm->nunpub ? vm->unpub[0].seq : vm->next;
+}
+
 static void publish_header(struct vm *vm)
 {
 	struct mbshm_host_view h = {
@@ -810,7 +822,7 @@ static void publish_header(struct vm *vm)
 		.host_status = vm->host_status,
 		.epoch = vm->epoch,
 		.heartbeat = vm->heartbeat,
-		.cmd_cons = vm->next,
+		.cmd_cons = published_cons(vm),
 	};
 
 	mbshm_host_publish(vm->base, &vm->l, &h);

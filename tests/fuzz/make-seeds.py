@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 #
 # tests/fuzz/make-seeds.py - write the seed corpora of the binary fuzz
-# targets (frame, classifier) into tests/fuzz/corpus/. The files are in git;
+# targets (frame, classifier, shm) into tests/fuzz/corpus/. The files are in git;
 # this script says what each one is and makes them again after a change of
 # an input format. The cmd corpus is plain text, written by hand.
 #
@@ -159,10 +159,145 @@ def tables():
         [fr["ipv4-tcp-syn"]])
 
 
+# Guest scripts as tests/fuzz/fuzz_shm.c reads them: a configuration byte
+# (bit 0 memory already formatted, high nibble burst 1 + 7 * n), the
+# guest's cmd_prod and the host's epoch, then ops of one byte (kind << 5 |
+# arg) and their operands.
+FORMATTED = 0x01
+BURST_MAX = 0xf0
+R_GUEST, R_CMD, R_HOST, R_RSP, R_STATS = 0, 1, 2, 3, 4
+CMD_OFF, SLOT = 4096, 320
+RSP_SLOT = 2048
+(K_WRITE, K_PROD, K_SUBMIT, K_STEP, K_TICK, K_RESTART, K_DRAIN,
+ K_CANNED) = range(8)
+NO_REGISTRY, REFUSE, SAVE_FAILS = 1, 2, 4
+MS20, MS100, MS1000 = 8, 16, 24
+# indices into canned[] of fuzz_shm.c
+C_REG, C_QUERY, C_ADD, C_DEL, C_UNREG, C_ENABLE2 = 0, 1, 2, 3, 4, 5
+C_OTHER_MAC, C_UNFRAMED, C_UNCLOSED, C_NUL = 12, 14, 15, 18
+
+
+def script(ops, cfg=BURST_MAX, prod=0, epoch=0x5eed):
+    return bytes([cfg]) + struct.pack("<II", prod, epoch) + b"".join(ops)
+
+
+def op(kind, arg=0):
+    return bytes([kind << 5 | arg])
+
+
+def write(reg, off, data):
+    # offsets from the region's start: guest part 256, command ring 4096,
+    # header 0, response ring 24576 (in units of 2 bytes), counters page
+    if reg == R_RSP:
+        assert off % 2 == 0
+        off //= 2
+    return op(K_WRITE, reg) + struct.pack("<HB", off, len(data)) + data
+
+
+def prod_set(v):
+    return op(K_PROD, 16) + struct.pack("<I", v & 0xffffffff)
+
+
+def prod_add(d):
+    assert -4 <= d <= 11
+    return op(K_PROD, d + 4)
+
+
+def submit(text, publish=True, long_len=False):
+    return op(K_SUBMIT, (0 if publish else 1) | (2 if long_len else 0)) + \
+        bytes([len(text)]) + text
+
+
+def step(arg=0):
+    return op(K_STEP, arg)
+
+
+def canned(i):
+    return op(K_CANNED, i)
+
+
+TICK, DRAIN = op(K_TICK), op(K_DRAIN)
+RESTART_STATE, RESTART_FRESH = op(K_RESTART, 0), op(K_RESTART, 1)
+U32 = struct.Struct("<I")
+
+
+def shm_scripts():
+    yield "every-canned-command", script(
+        [canned(i) + step() for i in range(32)] + [TICK])
+    yield "batch-of-20", script([canned(i % 12) for i in range(20)] +
+                                [step(), step(), TICK])
+    yield "wrap-formatted", script(
+        [canned(C_REG), canned(C_QUERY), step(), canned(C_ADD),
+         canned(C_DEL), canned(C_UNREG), DRAIN, TICK],
+        cfg=BURST_MAX | FORMATTED, prod=0xfffffffe)
+    yield "full-ring", script([canned(i % 32) for i in range(64)] + [DRAIN])
+    yield "prod-ahead-and-behind", script(
+        [canned(C_REG), step(), prod_set(66), step(), TICK, prod_set(1),
+         step(), prod_add(-2), step(), prod_set(0xffffffff), step(),
+         prod_set(1), canned(C_QUERY), step()])
+    yield "prod-jumps-formatted", script(
+        [prod_set(0x80000000 + 3), step(), prod_set(0x8000000a), step(),
+         prod_set(0x7fffffff), step(), DRAIN],
+        cfg=BURST_MAX | FORMATTED, prod=0x80000000)
+    yield "bad-slots", script(
+        [submit(b"@A 52:34:56:00:12:22@", long_len=True),
+         write(R_CMD, SLOT + 0, U32.pack(7)) + prod_add(1),
+         submit(b"@Q 52:34:56:00:12:22@", publish=False),
+         write(R_CMD, 2 * SLOT + 4, U32.pack(313)),
+         write(R_CMD, 2 * SLOT + 4, U32.pack(312)) + prod_add(1),
+         write(R_CMD, 3 * SLOT, U32.pack(3) + U32.pack(0xffffffff)) +
+         prod_add(1), step(), TICK])
+    yield "binary-text", script(
+        [submit(bytes(range(1, 64))), submit(b"@" + bytes(200)),
+         submit(b"@Q 52:34:56:00:12:22@\xff"), submit(b"\t \t"),
+         canned(C_NUL), canned(C_UNFRAMED), canned(C_UNCLOSED),
+         canned(C_OTHER_MAC), submit(b"@Q 52:34:56:00:12:22@" * 12),
+         step()])
+    yield "rate-limited", script(
+        [canned(C_REG) for _ in range(6)] + [step(), step(MS20),
+                                             step(MS100), step(MS1000)],
+        cfg=0x00)
+    yield "registry-and-kernel", script(
+        [canned(C_REG), step(NO_REGISTRY), canned(C_QUERY),
+         step(NO_REGISTRY), canned(C_ADD), step(REFUSE), canned(C_QUERY),
+         step(REFUSE)])
+    yield "state-file-fails", script(
+        [canned(C_REG), canned(C_OTHER_MAC), step(SAVE_FAILS), canned(C_ADD),
+         step(SAVE_FAILS | MS100), step(SAVE_FAILS | MS1000),
+         step(MS1000), RESTART_STATE, step()])
+    # the bug fuzz_shm found: a tick published cmd_cons past answers that a
+    # failed state write held back
+    yield "state-file-fails-then-tick", script(
+        [canned(C_REG), canned(C_QUERY), step(SAVE_FAILS), TICK,
+         step(SAVE_FAILS | MS1000), TICK, step(MS1000), TICK])
+    yield "restarts", script(
+        [canned(C_REG), step(), RESTART_STATE, canned(C_QUERY), step(),
+         write(R_HOST, 64, U32.pack(0xbad)), RESTART_STATE, canned(C_ADD),
+         step(), RESTART_FRESH, canned(C_UNREG), step(), TICK])
+    yield "fresh-host-formatted-memory", script(
+        [canned(C_QUERY), step(), RESTART_FRESH, step()],
+        cfg=BURST_MAX | FORMATTED, prod=0x1234)
+    # Q answers of command 7, 15, ... fill the whole response slot
+    yield "long-query-answers", script(
+        [canned(C_QUERY) for _ in range(16)] + [step(), TICK])
+    yield "scribbled-host-fields", script(
+        [canned(C_REG), write(R_HOST, 0, bytes([0xff] * 88)), step(),
+         write(R_RSP, 0, bytes([0xff] * 40)),
+         write(R_RSP, RSP_SLOT + 0, U32.pack(0xfffffffe)),
+         write(R_RSP, 63 * RSP_SLOT + 16, U32.pack(5000)),
+         write(R_STATS, 0, U32.pack(1) + U32.pack(9999)),
+         canned(C_QUERY), canned(C_ADD), step(), TICK, step()])
+    yield "guest-part-words", script(
+        [write(R_GUEST, 0, U32.pack(2) + U32.pack(7) + bytes(56)), step(),
+         canned(C_REG), step()])
+    yield "empty", script([])
+
+
 def main():
     top = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "corpus")
-    for sub, gen in (("frame", frames), ("classifier", tables)):
+    for sub, gen in (("frame", frames), ("classifier", tables),
+                     ("shm", shm_scripts)):
         d = os.path.join(top, sub)
         os.makedirs(d, exist_ok=True)
         for name, data in gen():

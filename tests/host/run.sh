@@ -290,6 +290,25 @@ logged=$(grep -c "" "$tmp/flood.log")
 	result fail "the flood made $logged log lines"
 stop_hostd "$hostd"
 
+echo "# a state file that cannot be written holds the answer back, and cmd_cons"
+# (found by tests/fuzz/fuzz_shm.c: the once-a-second header published
+# cmd_cons past answers that were neither durable nor in the ring)
+S7=$(shm nosave)
+truncate -s 1M "$S7"
+start_hostd "$tmp/nosave.log" --vm nosave --shm "$S7" --mac $MAC1
+wait_served "$S7"
+# a directory where the new state file goes: open() fails, root or not
+mkdir "$tmp/state/nosave.state.tmp"
+read -r seq epoch < <("$bin/fakeguest" "$S7" submit $MAC1)
+sleep 2.5			# the header is published twice meanwhile
+answered=$("$bin/mbctl" --shm "$S7" -r | sed -n 's/.*answered \([0-9]*\)$/\1/p')
+[[ -n $seq && $answered == "$seq" ]] &&
+	result ok "cmd_cons stays at $seq while the answer cannot be recorded" ||
+	result fail "cmd_cons is ${answered:-?} with command ${seq:-?} unanswered"
+rmdir "$tmp/state/nosave.state.tmp"
+expect 0 "" "$bin/fakeguest" "$S7" await "$seq" "$epoch"
+stop_hostd "$hostd"
+
 echo "# ivshmem-doorbell: mbhostd is the server, fakeguest plays QEMU"
 S4=$(shm db)
 start_hostd "$tmp/db.log" --vm db --shm "$S4" --mac $MAC1 --socket "$tmp/db.sock"

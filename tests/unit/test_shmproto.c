@@ -401,6 +401,52 @@ static void test_epoch(void **state)
 	chan_free(c);
 }
 
+/*
+ * Answers a host holds back (its state file could not take them) stay
+ * invisible: a header published meanwhile shows cmd_cons at the first of
+ * them, and the guest keeps waiting. Regression of mbhostd's
+ * publish_header(), which showed cmd_cons past them (found by
+ * tests/fuzz/fuzz_shm.c; tests/host/run.sh runs mbhostd through it): the
+ * guest then read the empty slot as overwritten, -ESTALE.
+ */
+static void test_cons_held_back(void **state)
+{
+	struct chan *c = chan_new(0);
+	struct mbshm_fetched f;
+	struct mbshm_response r;
+
+	(void)state;
+	submit_ok(c, REG, 0);
+	submit_ok(c, REG, 1);
+	/* both fetched and answered in private, not yet in the ring */
+	mbshm_host_fetch(c->base, &c->l, 0, &f);
+	assert_int_equal(f.status, MBSHM_ST_OK);
+	mbshm_host_fetch(c->base, &c->l, 1, &f);
+	assert_int_equal(f.status, MBSHM_ST_OK);
+	/* the once-a-second header: cmd_cons at the first held-back one */
+	c->h.heartbeat++;
+	c->h.cmd_cons = 0;
+	mbshm_host_publish(c->base, &c->l, &c->h);
+	assert_int_equal(mbshm_guest_response(c->base, &c->g, 0, EPOCH, &r), 0);
+	assert_int_equal(mbshm_guest_response(c->base, &c->g, 1, EPOCH, &r), 0);
+	/* what the header must not say: the guest would take the empty
+	 * slot for an overwritten answer */
+	c->h.cmd_cons = 2;
+	mbshm_host_publish(c->base, &c->l, &c->h);
+	assert_int_equal(mbshm_guest_response(c->base, &c->g, 0, EPOCH, &r),
+			 -ESTALE);
+	/* once recorded: the answers, then the index */
+	mbshm_host_respond(c->base, &c->l, 0, EPOCH, MBSHM_ST_UNAVAIL, ENOENT,
+			   "unavailable", 11);
+	mbshm_host_respond(c->base, &c->l, 1, EPOCH, MBSHM_ST_UNAVAIL, ENOENT,
+			   "unavailable", 11);
+	mbshm_host_set_cons(c->base, 2);
+	assert_int_equal(mbshm_guest_response(c->base, &c->g, 0, EPOCH, &r), 1);
+	assert_int_equal(r.status, MBSHM_ST_UNAVAIL);
+	assert_int_equal(mbshm_guest_response(c->base, &c->g, 1, EPOCH, &r), 1);
+	chan_free(c);
+}
+
 /* A guest scribbling over the host's fields fools only itself: the host
  * rewrites them, and its own copy of the layout never changes. */
 static void test_scribbled_header(void **state)
@@ -623,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_slot),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_epoch),
+		cmocka_unit_test(test_cons_held_back),
 		cmocka_unit_test(test_scribbled_header),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_racing_writer),
