@@ -290,6 +290,39 @@ logged=$(grep -c "" "$tmp/flood.log")
 	result fail "the flood made $logged log lines"
 stop_hostd "$hostd"
 
+echo "# one VM's flood does not spend another VM's budget"
+# Same limits for both VMs of one mbhostd. While "flood" sends 300
+# commands as fast as it can, each of "quiet"'s commands is answered by
+# the host (no registry here: "unavailable"), none "rate limited".
+S4=$(shm quiet)
+truncate -s 1M "$S4"
+rm -f "$S3" && truncate -s 1M "$S3"
+start_hostd "$tmp/flood2.log" --rate 20 --burst 10 --vm flood --shm "$S3" \
+	--mac $MAC1 --vm quiet --shm "$S4" --mac $MAC2
+wait_served "$S3" && wait_served "$S4"
+"$bin/fakeguest" "$S3" flood $MAC1 300 1000 1000 >"$tmp/flood2.out" 2>&1 &
+fg=$!
+answered=0 limited=0
+for ((i = 0; i < 12; i++)); do
+	out=$("$bin/mbctl" --shm "$S4" -t 10 enable $MAC2 2>&1) || true
+	[[ $out == *unavailable* ]] && answered=$((answered + 1))
+	[[ $out == *"rate limit"* ]] && limited=$((limited + 1))
+done
+if kill -0 "$fg" 2>/dev/null; then
+	result ok "the flood was still running when quiet's 12 commands were done"
+else
+	result fail "the flood ended before quiet's commands (the test proves nothing)"
+fi
+wait "$fg" || true
+[[ $answered -eq 12 && $limited -eq 0 ]] &&
+	result ok "quiet's commands during the flood: $answered of 12 answered, $limited rate limited" ||
+	result fail "quiet's commands during the flood: $answered of 12 answered, $limited rate limited"
+grep -q "vm flood: rate limited" "$tmp/flood2.log" && result ok "flood was rate limited" ||
+	result fail "flood was not rate limited: $(tail -n 3 "$tmp/flood2.log")"
+! grep -q "vm quiet: rate limited" "$tmp/flood2.log" && result ok "quiet never was" ||
+	result fail "quiet was rate limited"
+stop_hostd "$hostd"
+
 echo "# a state file that cannot be written holds the answer back, and cmd_cons"
 # (found by tests/fuzz/fuzz_shm.c: the once-a-second header published
 # cmd_cons past answers that were neither durable nor in the ring)

@@ -58,7 +58,7 @@ log "# mbhostd serves the middlebox VM's ivshmem-doorbell device, bound to $MB"
 mbvm_hostd $MB || mb_test_end
 mbvm_start "$MBVISOR_ROOT/tests/vm/mbvm/middlebox-fw.sh"
 log "# the middlebox VM boots (QEMU inside this guest)"
-c=$(mbvm_wait before 1200) || { mb_fail "the middlebox VM did not come up"; mb_test_end; }
+c=$(mbvm_wait before "${MBVISOR_MBVM_BOOT_TIMEOUT:-1200}") || { mb_fail "the middlebox VM did not come up"; mb_test_end; }
 log "middlebox VM up; its NIC: $c"
 check_ok ping_ok c1 10.0.0.100
 check_ok ping_ok c2 10.0.0.100

@@ -17,7 +17,9 @@
 # runs MBVM_SCRIPT there with guest_driver/mbshm.ko loaded. The two sides
 # talk through files in the results dir, which both mount without caching:
 #
-#	mbvm_start SCRIPT [QEMU-ARGS]	boot the VM in the background
+#	mbvm_start SCRIPT [QEMU-ARGS]	boot the VM in the background; it may
+#					take MBVISOR_MBVM_BOOT_TIMEOUT seconds
+#					(1200) to boot, 900 more to run SCRIPT
 #	mbvm_wait NAME [SECS]		wait until the VM wrote NAME.ready, print
 #					its content (the VM's counters then)
 #	mbvm_go NAME			let the VM past NAME (it waits in mbvm_phase)
@@ -87,7 +89,8 @@ mbvm_start()
 	MBVISOR_MODULES=guest_driver/mbshm.ko MBVISOR_VM_MEM=768 \
 	MBVISOR_VM_SMP=1 MBVISOR_VM_APPEND="mitigations=off quiet" \
 	MBVISOR_VM_RESULTS=$MBVM_RES MBVISOR_VM_CONSOLE=0 \
-	MBVISOR_TEST_TIMEOUT=${MBVM_TIMEOUT:-1200} MBVISOR_MBVM_MAC=$MBVM_MAC \
+	MBVISOR_TEST_TIMEOUT=900 MBVISOR_MBVM_MAC=$MBVM_MAC \
+	MBVISOR_VM_TIMEOUT=$((${MBVISOR_MBVM_BOOT_TIMEOUT:-1200} + 900)) \
 	MBVISOR_QEMU_EXTRA="-netdev tap,id=mbn,ifname=$MBVM_TAP,script=no,downscript=no -device virtio-net-pci,netdev=mbn,mac=$MBVM_MAC -chardev socket,path=$MBVM_DIR/sock,id=mbc -device ivshmem-doorbell,chardev=mbc,vectors=1 $*" \
 		"$MBVISOR_ROOT/tests/vm/run" "$script" >"$MBVM_DIR/run.log" 2>&1 &
 	MBVM_PID=$!
