@@ -150,7 +150,7 @@ e2e-ivshmem: all bin/fakeguest
 VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 
 # t80-deploy builds the modules with DKMS inside the guest: minutes under TCG
-vm-check: all deb
+vm-check: all deb bin/fakeguest
 	MBVISOR_TEST_TIMEOUT=$${MBVISOR_TEST_TIMEOUT:-1500} tests/vm/run $(VM_TESTS)
 
 # W=1 and sparse (C=2) over every module; any warning fails.
