@@ -14,8 +14,8 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/mb.sh"
 
-MB=52:34:56:00:12:22	# the VM's middlebox, restored by mbhostd
-MB2=52:34:56:00:12:33	# the host's own, changed by mbadm in a loop
+MB=52:34:56:00:66:22	# the VM's middlebox, restored by mbhostd
+MB2=52:34:56:00:66:33	# the host's own, changed by mbadm in a loop
 CYCLES=${MBVISOR_RELOAD_CYCLES:-50}
 PG=/proc/net/pktgen
 
@@ -128,7 +128,7 @@ log "# still filtering after the reloads"
 drops()
 {
 	mbadm -j show $MB |
-		jq '[.[0].rules[] | select(.rule == "T 9 d 5000 p udp")][0].packets'
+		jq '[.[0].rules[] | select(.rule == "T 9 d 5000 p udp")][0].packets // 0'
 }
 before=$(drops)
 rx=$(counter mb eth0)
@@ -138,7 +138,7 @@ check_eq "$rx" "$(counter mb eth0)" "frames that reached the middlebox in these 
 echo stop >$PG/pgctrl
 wait $pg 2>/dev/null || true
 # (vm_log keeps 20 lines per 10 s: some restores are not in the log)
-restores=$(grep -c 'restored 52:34:56:00:12:22' "$dir/hostd.log" || true)
+restores=$(grep -c 'restored $MB' "$dir/hostd.log" || true)
 grep -q '^mbhostd: error' "$dir/hostd.log" &&
 	mb_fail "errors logged: $(grep '^mbhostd: error' "$dir/hostd.log" | head -3)" ||
 	mb_pass "no error in mbhostd's log"

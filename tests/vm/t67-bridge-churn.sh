@@ -15,7 +15,7 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/mb.sh"
 
-MB=52:34:56:00:12:22
+MB=52:34:56:00:67:22
 PG=/proc/net/pktgen
 ROUNDS=${MBVISOR_CHURN_ROUNDS:-40}
 

@@ -33,7 +33,7 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/mb.sh"
 
-MB=52:34:56:00:12:22
+MB=52:34:56:00:68:22
 PG=/proc/net/pktgen
 SWAPS=${MBVISOR_SWAPS:-2000}
 SWAP_SECS=${MBVISOR_SWAP_SECS:-150}	# bound on the swapping under TCG
