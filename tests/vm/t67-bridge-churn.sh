@@ -17,7 +17,7 @@ source "$(dirname "$0")/mb.sh"
 
 MB=52:34:56:00:67:22
 PG=/proc/net/pktgen
-ROUNDS=${MBVISOR_CHURN_ROUNDS:-40}
+ROUNDS=${MBVISOR_CHURN_ROUNDS:-8}
 
 mb_require_cmd mbadm nft jq
 mb_fresh_registry
@@ -35,7 +35,7 @@ mb_defer sh -c 'for i in $(seq 0 7); do ip link del xp$i; done 2>/dev/null'
 
 check_ok mbadm cmd "R F $MB 10.0.0.100"
 check_ok mbadm cmd "A $MB T 9 d 5000 p udp"
-check_ok mbadm cmd "A $MB I 2 s 10.0.0.66"
+check_ok mbadm cmd "A $MB I 4 s 10.0.0.66"
 
 # pktgen_setup COUNT PORT: UDP frames from pg0 to the middlebox
 pktgen_setup()
