@@ -84,6 +84,9 @@ bin/test_shmproto: tests/unit/test_shmproto.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS
 bin/fakeguest: tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -pthread -o $@ tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD)
 
+bin/swapper: tests/vm/swapper.c $(COMMON_CMD) $(COMMON_NL) $(HDRS) | bin
+	$(CC) $(CFLAGS) $(MNL_CFLAGS) -o $@ tests/vm/swapper.c $(COMMON_CMD) $(COMMON_NL) $(MNL_LIBS)
+
 bin/test_maglev: tests/unit/test_maglev.c common/maglev.c $(HDRS) | bin
 	$(CC) $(CFLAGS) -o $@ tests/unit/test_maglev.c common/maglev.c $(CMOCKA_LIBS)
 
@@ -150,7 +153,7 @@ e2e-ivshmem: all bin/fakeguest
 VM_TESTS ?= tests/vm/selftest.sh $(sort $(wildcard tests/vm/t[0-9]*.sh))
 
 # t80-deploy builds the modules with DKMS inside the guest: minutes under TCG
-vm-check: all deb bin/fakeguest
+vm-check: all deb bin/fakeguest bin/swapper
 	MBVISOR_TEST_TIMEOUT=$${MBVISOR_TEST_TIMEOUT:-1500} tests/vm/run $(VM_TESTS)
 
 # W=1 and sparse (C=2) over every module; any warning fails.
