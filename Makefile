@@ -151,11 +151,13 @@ e2e-ivshmem: all bin/fakeguest
 	tests/host/ivshmem-e2e.sh
 
 # The faults and load tests of the reliability issue (docs/SECURITY.md
-# section 4), each about 3-4 minutes under TCG on an idle machine. Not in
-# vm-check until each has passed a whole run: `make vm-check-faults`.
+# section 4): `make vm-check-faults` runs them. Those in FAULT_PENDING have
+# not passed a whole run yet and stay out of vm-check until they have.
 FAULT_TESTS := tests/vm/t65-sigkill-stream.sh tests/vm/t66-reload50.sh \
 	tests/vm/t67-bridge-churn.sh tests/vm/t68-atomic-swap.sh
-VM_TESTS ?= tests/vm/selftest.sh $(filter-out $(FAULT_TESTS),$(sort $(wildcard tests/vm/t[0-9]*.sh)))
+FAULT_PENDING := tests/vm/t65-sigkill-stream.sh tests/vm/t66-reload50.sh \
+	tests/vm/t68-atomic-swap.sh
+VM_TESTS ?= tests/vm/selftest.sh $(filter-out $(FAULT_PENDING),$(sort $(wildcard tests/vm/t[0-9]*.sh)))
 
 # t80-deploy builds the modules with DKMS inside the guest: minutes under TCG
 vm-check: all deb bin/fakeguest bin/swapper

@@ -17,7 +17,7 @@ source "$(dirname "$0")/mb.sh"
 
 MB=52:34:56:00:67:22
 PG=/proc/net/pktgen
-ROUNDS=${MBVISOR_CHURN_ROUNDS:-8}
+ROUNDS=${MBVISOR_CHURN_ROUNDS:-5}
 
 mb_require_cmd mbadm nft jq
 mb_fresh_registry
@@ -31,7 +31,7 @@ ip link set pg0p master "$MB_BR" up
 ip link set pg0 address 02:00:00:00:00:99 up
 sysctl -qw net.ipv6.conf.pg0.disable_ipv6=1 net.ipv6.conf.pg0p.disable_ipv6=1
 mb_defer sh -c 'for d in br1 brx brz; do ip link del $d; done 2>/dev/null'
-mb_defer sh -c 'for i in $(seq 0 7); do ip link del xp$i; done 2>/dev/null'
+mb_defer sh -c 'for i in $(seq 0 7) r1; do ip link del xp$i; done 2>/dev/null'
 
 check_ok mbadm cmd "R F $MB 10.0.0.100"
 check_ok mbadm cmd "A $MB T 9 d 5000 p udp"
@@ -114,6 +114,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 	op ip link set xp1 down
 	op ip link set xp1 name xpr1
 	op ip link set xpr1 up
+	op ip link set xpr1 down
 	op ip link set xpr1 name xp1
 	if ((r % 4 == 1)); then
 		# br0 itself, with the middlebox on it
