@@ -7,6 +7,7 @@
  * handler runs; a handler checks what policies cannot express, says why in
  * the extended ack, and changes nothing unless every check passed.
  */
+#include <linux/bitmap.h>
 #include <linux/etherdevice.h>
 #include <linux/jhash.h>
 #include <linux/log2.h>
@@ -713,11 +714,102 @@ static int mbstate_rules_unique(struct mbfw_rule **rules, u32 n,
 	return ret;
 }
 
+/*
+ * What a replacement keeps of the old rule set: a rule of the new set equal
+ * to a rule of the old one is that rule object, with its id and counters,
+ * as an add or a delete keeps every rule it does not touch. An
+ * open-addressing index of the old rules, twice as large as the set.
+ */
+struct mbstate_carry {
+	const struct mbfw_ruleset *old;
+	u32 size;
+	u32 *slot;		/* index + 1 in old->rules; 0: empty */
+	unsigned long *taken;	/* old rules that the new set took */
+};
+
+static int mbstate_carry_init(struct mbstate_carry *c,
+			      const struct mbfw_ruleset *old)
+{
+	u32 i, h;
+
+	memset(c, 0, sizeof(*c));
+	if (!old || !old->n_rules)
+		return 0;
+	c->size = roundup_pow_of_two(2 * old->n_rules);
+	c->slot = kvcalloc(c->size, sizeof(*c->slot), GFP_KERNEL);
+	c->taken = bitmap_zalloc(old->n_rules, GFP_KERNEL);
+	if (!c->slot || !c->taken) {
+		kvfree(c->slot);
+		bitmap_free(c->taken);
+		return -ENOMEM;
+	}
+	c->old = old;
+	for (i = 0; i < old->n_rules; i++) {
+		for (h = mbstate_rule_hash(&old->rules[i]->r);; h++) {
+			u32 *s = &c->slot[h & (c->size - 1)];
+
+			if (!*s) {
+				*s = i + 1;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+static void mbstate_carry_free(struct mbstate_carry *c)
+{
+	kvfree(c->slot);
+	bitmap_free(c->taken);
+}
+
+/*
+ * The old rule equal to @r (the old set has no two equal rules), marked
+ * taken; NULL if there is none or an earlier rule of the new set took it.
+ */
+static struct mbfw_rule *mbstate_carry_take(struct mbstate_carry *c,
+					    const struct mb_rule *r)
+{
+	u32 h, s;
+
+	if (!c->old)
+		return NULL;
+	for (h = mbstate_rule_hash(r);; h++) {
+		s = c->slot[h & (c->size - 1)];
+		if (!s)
+			return NULL;
+		if (!memcmp(&c->old->rules[s - 1]->r, r, sizeof(*r)))
+			break;
+	}
+	if (test_bit(s - 1, c->taken))
+		return NULL;
+	__set_bit(s - 1, c->taken);
+	return c->old->rules[s - 1];
+}
+
+/* Whether @rule is one of the old set's (taken by the new one). */
+static bool mbstate_carry_owns(const struct mbstate_carry *c,
+			       const struct mbfw_rule *rule)
+{
+	u32 h, s;
+
+	if (!c->old)
+		return false;
+	for (h = mbstate_rule_hash(&rule->r);; h++) {
+		s = c->slot[h & (c->size - 1)];
+		if (!s)
+			return false;
+		if (c->old->rules[s - 1] == rule)
+			return true;
+	}
+}
+
 static int mbstate_new_rule_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct mbstate_net *mn = mbstate_pernet(genl_info_net(info));
 	bool replace = nla_get_flag(info->attrs[MBSTATE_A_REPLACE]);
 	struct netlink_ext_ack *extack = info->extack;
+	struct mbstate_carry carry = { };
 	struct mbfw_rule **all = NULL;
 	struct mbfw_ruleset *old;
 	struct nlattr *nest;
@@ -777,6 +869,11 @@ static int mbstate_new_rule_doit(struct sk_buff *skb, struct genl_info *info)
 		ret = -ENOMEM;
 		goto out;
 	}
+	if (replace) {
+		ret = mbstate_carry_init(&carry, old);
+		if (ret)
+			goto out;
+	}
 	if (n_old)
 		memcpy(all, old->rules, n_old * sizeof(*all));
 	i = n_old;
@@ -786,7 +883,9 @@ static int mbstate_new_rule_doit(struct sk_buff *skb, struct genl_info *info)
 		ret = mbstate_rule_parse(nest, &r, false, extack);
 		if (ret)
 			goto undo;
-		all[i] = mbstate_rule_new(mb, &r);
+		all[i] = mbstate_carry_take(&carry, &r);
+		if (!all[i])
+			all[i] = mbstate_rule_new(mb, &r);
 		if (!all[i]) {
 			ret = -ENOMEM;
 			goto undo;
@@ -800,19 +899,23 @@ static int mbstate_new_rule_doit(struct sk_buff *skb, struct genl_info *info)
 		goto undo;
 	/* published: the old rules a replace dropped go after a grace period */
 	for (i = 0; replace && old && i < old->n_rules; i++)
-		mbstate_rule_free(old->rules[i]);
+		if (!carry.old || !test_bit(i, carry.taken))
+			mbstate_rule_free(old->rules[i]);
 	mn->gen++;
 	mbstate_notify_rules(mn, mb, MBSTATE_CMD_NEW_RULE,
 			     n_new == 1 && !replace ? all[n_old] : NULL);
 	goto out;
 
 undo:
-	/* never published, never seen by a reader */
+	/* never published, never seen by a reader; old rules stay */
 	while (i-- > n_old) {
+		if (mbstate_carry_owns(&carry, all[i]))
+			continue;
 		free_percpu(all[i]->ctr);
 		kfree(all[i]);
 	}
 out:
+	mbstate_carry_free(&carry);
 	kvfree(all);
 	mutex_unlock(&mbstate_mutex);
 	return ret;

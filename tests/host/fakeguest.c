@@ -12,6 +12,8 @@
  *   fakeguest SHM race MAC N
  *   fakeguest SHM flood MAC N RATE BURST [garbage]
  *   fakeguest SHM stream MAC N OUTFILE     (answers, one line per command)
+ *   fakeguest SHM script CMDFILE OUTFILE [INFLIGHT]
+ *                          (CMDFILE's lines, up to INFLIGHT in the ring)
  *   fakeguest SHM submit MAC               (submit one, print seq and epoch)
  *   fakeguest SHM await SEQ EPOCH          (exit 0 answered, 3 epoch changed)
  *   fakeguest SOCKET doorbell MAC          (as QEMU's ivshmem-doorbell)
@@ -424,6 +426,92 @@ static int stream(const char *mac, int n, const char *out)
 	return finish();
 }
 
+/*
+ * Sends the commands of @cmdfile (one a line, framed "@...@" here) as fast
+ * as the ring takes them, with up to @inflight submitted and not yet
+ * answered, and reads the answers in order, waiting through restarts of
+ * mbhostd (up to 60 s each). One line per answer in @out: "seq status msg".
+ * The epoch must not change: a host that kept its state file never starts
+ * a new one. Exits 0 when every command got its answer.
+ */
+static int script(const char *cmdfile, const char *out, int inflight)
+{
+	FILE *in = fopen(cmdfile, "r"), *f = fopen(out, "w");
+	char (*texts)[MBSHM_CMD_TEXT_MAX + 1] = NULL;
+	char line[MBSHM_CMD_TEXT_MAX + 1];
+	__u64 epoch = header().epoch;
+	__u32 first = 0, seq, got = 0, sent = 0;
+	size_t n = 0, cap = 0;
+	double start = now_s();
+	int ret;
+
+	if (!in || !f) {
+		perror(!in ? cmdfile : out);
+		return 2;
+	}
+	if (inflight < 1 || (__u32)inflight >= L.cmd_slots ||
+	    (__u32)inflight >= L.rsp_slots)
+		inflight = (int)(L.cmd_slots / 2);
+	while (fgets(line, sizeof(line), in)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			texts = realloc(texts, cap * sizeof(*texts));
+			if (!texts) {
+				perror("realloc");
+				return 2;
+			}
+		}
+		snprintf(texts[n++], sizeof(*texts), "@%.*s@",
+			 (int)sizeof(*texts) - 3, line);
+	}
+	fclose(in);
+	while (got < n) {
+		/* keep the ring busy, never more than @inflight ahead of the
+		 * answer read next, so that none is overwritten unread */
+		while (sent < n && sent - got < (__u32)inflight) {
+			ret = mbshm_guest_submit(base, &L, texts[sent],
+						 strlen(texts[sent]), &seq);
+			if (ret == -EAGAIN)
+				break;
+			if (ret) {
+				check(false, "submit %u: %s", sent,
+				      strerror(-ret));
+				return finish();
+			}
+			if (!sent)
+				first = seq;
+			if (seq != first + sent) {
+				check(false, "command %u got seq %u, not %u",
+				      sent, seq, first + sent);
+				return finish();
+			}
+			sent++;
+		}
+		ret = await(first + got, epoch, rsp, 60);
+		if (ret == 0 && sent < n && sent - got < (__u32)inflight)
+			continue;
+		if (ret != 1) {
+			fprintf(f, "%u lost %d\n", first + got, ret);
+			fclose(f);
+			check(false, "command %u (%s): no answer (%s)",
+			      first + got, texts[got],
+			      ret == -ECONNRESET ? "epoch changed" :
+			      ret ? strerror(-ret) : "timeout");
+			return finish();
+		}
+		fprintf(f, "%u %d %s\n", rsp->seq, rsp->status, rsp->msg);
+		got++;
+	}
+	fclose(f);
+	check(true, "%zu commands answered in %.1f s, epoch %016" PRIx64
+	      " throughout", n, now_s() - start, (uint64_t)epoch);
+	free(texts);
+	return finish();
+}
+
 /* --- ivshmem-doorbell, as QEMU sees it ---------------------------------- */
 
 static int recv_msg(int fd, int64_t *val, int *passfd)
@@ -593,6 +681,8 @@ int main(int argc, char *argv[])
 			     !strcmp(argv[7], "garbage"));
 	if (!strcmp(mode, "stream") && argc == 6)
 		return stream(argv[3], atoi(argv[4]), argv[5]);
+	if (!strcmp(mode, "script") && (argc == 5 || argc == 6))
+		return script(argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 0);
 	if (!strcmp(mode, "submit") && argc == 4) {
 		char t[128];
 		__u32 seq;

@@ -1,0 +1,179 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# A middlebox's rule set replaced thousands of times (mbadm replace),
+# alternating between two sets, while a marker flow runs: every frame must
+# be judged by a whole old or a whole new set, never by a mix, a gap or
+# both. Counted per frame.
+#
+# The flow: pktgen frames to the middlebox, UDP destination ports 5000,
+# 5001, 5002 in turn (e, o and k frames), each with pktgen's sequence
+# number. The sets:
+#
+#   A = { O: T 9 d 5001 p udp,  K: T 9 d 5002 p udp }   drops o and k
+#   B = { E: T 9 d 5000 p udp,  K: T 9 d 5002 p udp }   drops e and k
+#
+# Whole sets give each frame one verdict: an e frame that arrives at the
+# middlebox was judged by A, one dropped by B; an o frame the other way
+# round; a k frame is dropped by K in both. So, per frame (swaprecv.py
+# records the sequence numbers that reached the middlebox):
+#  - no k frame arrives: a frame judged with K absent (an empty or half-built
+#    set, the moment between a delete and an add) would;
+#  - reading the e and o frames in sequence order, the judging set changes
+#    at most once per replace: a mix (the union drops e and o, an empty set
+#    passes both) between two whole sets would add changes back and forth;
+#  - drops + arrivals = frames the bridge handed the middlebox, exactly
+#    (none judged twice, none lost), and each set judged thousands;
+#  - K is in both sets: its counter, carried over by every replace (the rule
+#    object stays), equals the k frames sent.
+#
+# The replaces come from tests/vm/swapper.c, one process sending what
+# `mbadm replace` sends: a fork and exec of mbadm per replace allows only a
+# few hundred in the time of this test under TCG on a busy machine.
+#
+#   pg0 (pktgen) -- pg0p -- br0 -- mb-mb -- netns mb (swaprecv.py)
+#   swapper MB A B 2000 (NEW_RULE + REPLACE, A / B / A / ...)
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/mb.sh"
+
+MB=52:34:56:00:68:22
+PG=/proc/net/pktgen
+SWAPS=${MBVISOR_SWAPS:-2000}
+GAP_US=${MBVISOR_SWAP_GAP_US:-5000}	# between two replaces
+
+mb_require_cmd mbadm swapper nft jq python3
+mb_fresh_registry
+modprobe pktgen
+mb_add_host mb $MB 10.0.0.100/24
+arrivals_setup mb
+ip link add pg0 type veth peer name pg0p
+mb_defer ip link del pg0
+ip link set pg0p master "$MB_BR" up
+ip link set pg0 address 02:00:00:00:00:99 up
+sysctl -qw net.ipv6.conf.pg0.disable_ipv6=1 net.ipv6.conf.pg0p.disable_ipv6=1
+sysctl -qw net.core.rmem_max=$((64 << 20))
+
+dir=$(mktemp -d /run/mbvisor-t68.XXXXXX)
+mb_defer rm -rf "$dir"
+E="A $MB T 9 d 5000 p udp"
+O="A $MB T 9 d 5001 p udp"
+K="A $MB T 9 d 5002 p udp"
+printf '%s\n' "$O" "$K" >"$dir/A"
+printf '%s\n' "$E" "$K" >"$dir/B"
+
+check_ok mbadm cmd "R F $MB 10.0.0.100"
+check_ok mbadm replace $MB "$dir/A"
+kid()
+{
+	mbadm -j show $MB | jq '.[0].rules[] | select(.rule == "T 9 d 5002 p udp") | .id'
+}
+k_id=$(kid)
+check_ok mbadm replace $MB "$dir/B"
+check_eq "$k_id" "$(kid)" "K keeps its rule id across a replace"
+
+ip netns exec mb python3 "$(dirname "$0")/swaprecv.py" "$dir/recv" 5000 5001 5002 &
+recv=$!
+mb_defer kill "$recv"
+sleep 2
+
+echo rem_device_all >$PG/kpktgend_0
+echo add_device pg0 >$PG/kpktgend_0
+# ~1,000 frames a second (pktgen sleeps between them), ports 5000..5002 in
+# turn (pktgen's udp_dst_max is not sent)
+for line in "count 0" "pkt_size 60" "delay 1000000" "dst_mac $MB" \
+	"dst_min 10.0.0.100" "dst_max 10.0.0.100" "src_min 10.0.0.9" \
+	"src_max 10.0.0.9" "udp_dst_min 5000" "udp_dst_max 5003"; do
+	echo "$line" >$PG/pg0
+done
+rx0=$(mb_json $MB .stats.rx_packets)
+drop0=$(mb_json $MB .stats.fw_drop_packets)
+k0=$(mbadm -j show $MB | jq '.[0].rules[] | select(.rule == "T 9 d 5002 p udp") | .packets')
+echo start >$PG/pgctrl &
+pg=$!
+sleep 1
+
+log "# $SWAPS replaces, A and B in turn"
+t0=$SECONDS
+out=$(swapper $MB "$dir/A" "$dir/B" "$SWAPS" "$GAP_US" 2>&1) || true
+secs=$((SECONDS - t0))
+log "swapper: $out"
+read -r _ swaps _ failed <<<"$(tail -n 1 <<<"$out")"
+sleep 1
+echo stop >$PG/pgctrl
+wait $pg 2>/dev/null || true
+check_eq 0 "$failed" "replaces refused"
+check_eq "$SWAPS" "$swaps" "replaces done in ${secs} s"
+sleep 2
+kill "$recv"
+wait "$recv" 2>/dev/null || true
+
+sent=$(sed -n 's/.*pkts-sofar: \([0-9]*\).*/\1/p' $PG/pg0)
+next=$(sed -n 's/.*seq_num: \([0-9]*\).*/\1/p' $PG/pg0)
+rx=$(($(mb_json $MB .stats.rx_packets) - rx0))
+drops=$(($(mb_json $MB .stats.fw_drop_packets) - drop0))
+kpk=$(mbadm -j show $MB | jq '.[0].rules[] | select(.rule == "T 9 d 5002 p udp") | .packets')
+arr_e=$(arrivals mb udp_5000)
+arr_o=$(arrivals mb udp_5001)
+arr_k=$(arrivals mb udp_5002)
+log "pktgen sent $sent (next seq $next); middlebox saw $rx, dropped $drops; arrived e $arr_e o $arr_o k $arr_k"
+check_eq "$sent" "$rx" "frames the bridge handed the middlebox = frames sent"
+check_eq "$rx" "$((drops + arr_e + arr_o + arr_k))" "drops + arrivals = frames"
+check_eq 0 "$arr_k" "k frames that arrived (judged without K)"
+check_eq "$((arr_e + arr_o + arr_k))" "$(grep -vc '^other' "$dir/recv")" "arrivals the receiver read (none lost in its socket)"
+log "receiver's UDP: $(ip netns exec mb awk '/^Udp:/ { if (h) print; h = 1 }' /proc/net/snmp)"
+
+# Per frame, in sequence order: which set judged it.
+python3 - "$dir/recv" "$sent" "$next" "$swaps" "$((kpk - k0))" >"$dir/verdict" <<'EOF'
+import sys
+recv, sent, nxt, swaps, kcount = sys.argv[1], *map(int, sys.argv[2:])
+first, last = nxt - sent, nxt - 1
+arrived = {}
+for line in open(recv):
+    a, b = line.split()
+    if a != "other":
+        arrived[int(b)] = int(a)
+bad = [s for s in arrived if not first <= s <= last]
+# the port of each sequence number: one phase for the whole flow
+phases = {(s - first - (p - 5000)) % 3 for s, p in arrived.items()}
+phase = phases.pop() if len(phases) == 1 else None
+labels, n = [], {"A": 0, "B": 0}
+kframes = 0
+for s in range(first, last + 1):
+    port = 5000 + (s - first - (phase or 0)) % 3
+    if port == 5002:
+        kframes += 1
+        continue
+    if port == 5000:
+        lab = "A" if s in arrived else "B"
+    else:
+        lab = "B" if s in arrived else "A"
+    n[lab] += 1
+    labels.append(lab)
+changes = sum(1 for x, y in zip(labels, labels[1:]) if x != y)
+print("out_of_range", len(bad))
+print("phase_ok", int(phase is not None and not phases))
+print("judged_A", n["A"])
+print("judged_B", n["B"])
+print("changes", changes)
+print("kframes", kframes)
+print("kcount", kcount)
+EOF
+v()
+{
+	awk -v k="$1" '$1 == k { print $2 }' "$dir/verdict"
+}
+check_eq 0 "$(v out_of_range)" "arrivals outside the flow's sequence numbers"
+check_eq 1 "$(v phase_ok)" "every arrival on the port its sequence number says"
+check_ge 1000 "$(v judged_A)" "e/o frames judged by A"
+check_ge 1000 "$(v judged_B)" "e/o frames judged by B"
+changes=$(v changes)
+if ((changes <= swaps)); then
+	mb_pass "the judging set changed $changes times in sequence order, for $swaps replaces"
+else
+	mb_fail "the judging set changed $changes times for $swaps replaces: frames saw a mix"
+fi
+check_ge $((swaps / 2)) "$changes" "replaces seen by the flow"
+check_eq "$(v kframes)" "$(v kcount)" "k frames sent = K's counter, kept by $swaps replaces"
+log "FIGURES: replaces $swaps in ${secs} s, frames $sent: judged by A $(v judged_A) e/o + by B $(v judged_B) e/o + $(v kframes) k (K's counter $(v kcount)), set changes seen in the flow $changes (<= $swaps), mixed: $((changes > swaps ? changes - swaps : 0)), k frames passed: $arr_k"
+mb_test_end
