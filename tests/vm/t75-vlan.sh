@@ -94,8 +94,15 @@ check_ok ping_ok h1 10.0.0.100
 check_ok ping_ok t1 10.0.20.50
 check_ok ping_ok tr 10.0.0.100
 check_ok ping_ok tr 10.0.20.50
-# No unicast ARP probes to 52:34:56:00:12:22 from now on: the frames to it
-# are the ones the test sends, and their counts are exact.
+# No unicast ARP to 52:34:56:00:12:22 from now on: the frames to it are the
+# ones the test sends, and their counts are exact. Both ways: the hosts'
+# probes for mb and twin, and the replies to mb's and twin's own probes (a
+# middlebox that answered a ping probes its neighbour some seconds later,
+# and the unicast reply would be counted in whatever check runs then).
+ip -n mb neigh replace 10.0.0.1 lladdr 02:00:00:00:00:01 dev eth0 nud permanent
+ip -n mb neigh replace 10.0.0.31 lladdr 02:00:00:00:00:31 dev eth0 nud permanent
+ip -n twin neigh replace 10.0.20.1 lladdr 02:00:00:00:00:21 dev eth0 nud permanent
+ip -n twin neigh replace 10.0.20.31 lladdr 02:00:00:00:00:31 dev eth0 nud permanent
 ip -n h1 neigh replace 10.0.0.100 lladdr $MB dev eth0 nud permanent
 ip -n tr neigh replace 10.0.0.100 lladdr $MB dev eth0.10 nud permanent
 ip -n t1 neigh replace 10.0.20.50 lladdr $MB dev eth0 nud permanent
