@@ -28,10 +28,14 @@
 #
 #	mbvm_phase NAME [SECS]		write NAME.ready with mbvm_counters, then
 #					wait for the host's NAME.go
-#	mbvm_counters			"rx=<packets> irq=<interrupts>" of the NIC:
-#					eth0's rx_packets and the sum of its
-#					virtio input queues' interrupts in
-#					/proc/interrupts
+#	mbvm_counters			"rx=<packets> irq=<interrupts> sirq=<ticks>
+#					netrx=<softirqs>": eth0's rx_packets, the
+#					sum of its virtio input queues' interrupts
+#					in /proc/interrupts, the softirq time of
+#					all CPUs in /proc/stat (USER_HZ ticks, 10
+#					ms; sampled at the timer tick unless the
+#					kernel has CONFIG_IRQ_TIME_ACCOUNTING) and
+#					the NET_RX softirqs run (/proc/softirqs)
 
 MBVM_MAC=${MBVM_MAC:-52:34:56:00:12:22}
 MBVM_TAP=${MBVM_TAP:-mbvm-tap0}
@@ -141,7 +145,10 @@ mbvm_counters()
 
 	echo "rx=$(cat "/sys/class/net/$ifc/statistics/rx_packets")" \
 		"irq=$(awk '/virtio[0-9]+-input\./ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i }
-			  END { print s + 0 }' /proc/interrupts)"
+			  END { print s + 0 }' /proc/interrupts)" \
+		"sirq=$(awk '$1 == "cpu" { print $8; exit }' /proc/stat)" \
+		"netrx=$(awk '$1 == "NET_RX:" { for (i = 2; i <= NF; i++) s += $i }
+			  END { print s + 0 }' /proc/softirqs)"
 }
 
 mbvm_phase()

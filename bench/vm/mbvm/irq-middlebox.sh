@@ -1,0 +1,102 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The middlebox VM's half of bench/vm/interrupts.sh: started there with
+# mbvm_start (tests/vm/mbvm/mbvm.sh), runs inside the nested guest with
+# mbshm.ko loaded. It registers for the firewall offload through its
+# ivshmem device (mbctl), then for every round and contender of the
+# schedule both halves compute the same way (MBVISOR_IRQ_ROUNDS rounds of
+# none, guest_filter, offload; reversed in even rounds) it
+#
+#   sets the contender up   none: nothing; guest_filter: an nftables netdev
+#                           ingress rule on eth0 dropping the flood's source;
+#                           offload: `mbctl rule add` of a drop rule for it
+#   mbvm_phase rR-C-before  its NIC's counters, then waits for the host's
+#                           flood
+#   waits for the NIC to go quiet (rx_packets unchanged for a second)
+#   mbvm_phase rR-C-after   the counters again
+#   takes the contender down
+set -euo pipefail
+source "$MBVISOR_ROOT/tests/lib.sh"
+source "$MBVISOR_ROOT/tests/vm/mbvm/mbvm.sh"
+
+MB=$MBVISOR_MBVM_MAC
+SRC_MAC=02:00:00:00:00:01
+SRC_IP=10.0.0.1
+ROUNDS=${MBVISOR_IRQ_ROUNDS:-3}
+
+mb_require_cmd mbctl ip nft
+
+modprobe virtio_net
+ifc=$(ip -o link | awk -v m="$MB" 'tolower($0) ~ m { sub(":", "", $2); print $2; exit }')
+[[ -n $ifc ]] || { mb_fail "no NIC with MAC $MB"; mb_test_end; }
+[[ $ifc == eth0 ]] || ip link set "$ifc" name eth0
+sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
+ip addr add 10.0.0.100/24 dev eth0
+ip link set eth0 up
+# The flood's source answers no ARP: the replies of the stack (ICMP port
+# unreachable, rate-limited) go out without an ARP request first.
+ip neigh replace "$SRC_IP" lladdr "$SRC_MAC" dev eth0 nud permanent
+mb_wait_for 30 sh -c 'ls /dev/mbshm* >/dev/null 2>&1'
+check_ok test -c /dev/mbshm0
+expect_out 0 "host: doorbell" mbctl -r
+expect_out 0 "" mbctl -w "@R F $MB 10.0.0.100@"
+log "middlebox up: $(mbvm_counters)"
+mbvm_phase setup
+
+# quiet: wait until eth0 has received nothing for a second (at most 120 s)
+quiet()
+{
+	local a b t=0
+
+	a=$(cat /sys/class/net/eth0/statistics/rx_packets)
+	while ((t < 120)); do
+		sleep 1
+		b=$(cat /sys/class/net/eth0/statistics/rx_packets)
+		[[ $a == "$b" ]] && return 0
+		a=$b
+		t=$((t + 1))
+	done
+	mb_fail "eth0 still receiving after 120 s"
+}
+
+up()
+{
+	case $1 in
+	none) ;;
+	guest_filter)
+		nft -f - <<-EOF2
+			table netdev irqbench {
+				chain in {
+					type filter hook ingress device eth0 priority 0;
+					ip saddr $SRC_IP drop
+				}
+			}
+		EOF2
+		;;
+	offload) expect_out 0 "" mbctl -w "@A $MB I 4 s $SRC_IP@" ;;
+	esac
+}
+
+down()
+{
+	case $1 in
+	none) ;;
+	guest_filter) nft delete table netdev irqbench ;;
+	offload) expect_out 0 "" mbctl -w "@D $MB I 4 s $SRC_IP@" ;;
+	esac
+}
+
+for ((r = 1; r <= ROUNDS; r++)); do
+	order=(none guest_filter offload)
+	((r % 2)) || order=(offload guest_filter none)
+	for c in "${order[@]}"; do
+		up "$c"
+		mbvm_phase "r$r-$c-before"
+		quiet
+		mbvm_phase "r$r-$c-after"
+		log "round $r $c: $(cat "$MBVISOR_RESULTS/r$r-$c-before.ready") -> $(mbvm_counters)"
+		down "$c"
+	done
+done
+mb_test_end
