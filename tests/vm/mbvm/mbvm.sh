@@ -98,12 +98,25 @@ mbvm_start()
 	mb_defer sh -c "kill $MBVM_PID 2>/dev/null; pkill -f 'mbvm-tap0' 2>/dev/null; true"
 }
 
+# _mbvm_ready_or_gone NAME: NAME.ready is there, or the VM's tests/vm/run
+# has exited (a zombie counts as exited)
+_mbvm_ready_or_gone()
+{
+	[[ -e $MBVM_RES/$1.ready ]] && return 0
+	[[ -n $MBVM_PID && -e /proc/$MBVM_PID ]] || return 0
+	[[ $(awk '{ print $3 }' "/proc/$MBVM_PID/stat" 2>/dev/null) == Z ]]
+}
+
 mbvm_wait()
 {
 	local name=$1 secs=${2:-900}
 
-	if ! mb_wait_for "$secs" test -e "$MBVM_RES/$name.ready"; then
-		echo "mbvm_wait: the middlebox VM did not reach '$name' in ${secs}s" >&2
+	# Not the whole timeout when the VM is gone already (QEMU refused its
+	# arguments, the nested guest panicked or finished).
+	if ! mb_wait_for "$secs" _mbvm_ready_or_gone "$name" ||
+		[[ ! -e $MBVM_RES/$name.ready ]]; then
+		echo "mbvm_wait: the middlebox VM did not reach '$name' in ${secs}s" \
+			"($(_mbvm_ready_or_gone "$name" && echo "it has exited" || echo "still running"))" >&2
 		mbvm_tail >&2
 		return 1
 	fi
