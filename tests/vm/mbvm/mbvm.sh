@@ -98,13 +98,38 @@ mbvm_start()
 	mb_defer sh -c "kill $MBVM_PID 2>/dev/null; pkill -f 'mbvm-tap0' 2>/dev/null; true"
 }
 
+# _mbvm_until SECS CMD...: retry CMD every half second until it succeeds,
+# like mb_wait_for but without a fork per try: both sides wait like this
+# for minutes, and a fork and exec of sleep(1) ten times a second, under
+# emulation (inside emulation, for the VM), took a good part of the CPU
+# that the nested VM needs to boot, and that it is measured on.
+_mbvm_until()
+{
+	local secs=$1 deadline=$(($1 + SECONDS)) fd
+
+	shift
+	exec {fd}<> <(:)
+	until "$@"; do
+		if ((SECONDS >= deadline)); then
+			exec {fd}>&-
+			echo "mbvm: gave up after ${secs}s: $*" >&2
+			return 1
+		fi
+		read -r -t 0.5 -u "$fd" _ || true
+	done
+	exec {fd}>&-
+}
+
 # _mbvm_ready_or_gone NAME: NAME.ready is there, or the VM's tests/vm/run
-# has exited (a zombie counts as exited)
+# has exited (a zombie counts as exited); builtins only
 _mbvm_ready_or_gone()
 {
+	local st=
+
 	[[ -e $MBVM_RES/$1.ready ]] && return 0
-	[[ -n $MBVM_PID && -e /proc/$MBVM_PID ]] || return 0
-	[[ $(awk '{ print $3 }' "/proc/$MBVM_PID/stat" 2>/dev/null) == Z ]]
+	[[ -n $MBVM_PID ]] || return 0
+	read -r _ _ st _ 2>/dev/null <"/proc/$MBVM_PID/stat" || return 0
+	[[ $st == Z ]]
 }
 
 mbvm_wait()
@@ -113,7 +138,7 @@ mbvm_wait()
 
 	# Not the whole timeout when the VM is gone already (QEMU refused its
 	# arguments, the nested guest panicked or finished).
-	if ! mb_wait_for "$secs" _mbvm_ready_or_gone "$name" ||
+	if ! _mbvm_until "$secs" _mbvm_ready_or_gone "$name" ||
 		[[ ! -e $MBVM_RES/$name.ready ]]; then
 		echo "mbvm_wait: the middlebox VM did not reach '$name' in ${secs}s" \
 			"($(_mbvm_ready_or_gone "$name" && echo "it has exited" || echo "still running"))" >&2
@@ -170,7 +195,7 @@ mbvm_phase()
 
 	mbvm_counters >"$res/$name.tmp"
 	mv "$res/$name.tmp" "$res/$name.ready"
-	if ! mb_wait_for "$secs" test -e "$res/$name.go"; then
+	if ! _mbvm_until "$secs" test -e "$res/$name.go"; then
 		mb_fail "the host never let the VM past '$name' (${secs}s)"
 		mb_test_end
 	fi
