@@ -65,7 +65,7 @@ rule_packets()
 	mbadm -j show "$MB" | jq -r '[.[0].rules[]?.packets] | add // 0'
 }
 
-mb_require_cmd mbadm mbhostd qemu-system-x86_64 jq
+mb_require_cmd mbadm mbhostd qemu-system-x86_64 jq iperf3 ab ipvsadm python3
 [[ $N =~ ^[1-9][0-9]*$ && $PPS =~ ^[1-9][0-9]*$ ]] || bench_die "bad frames '$N' or rate '$PPS'"
 bench_init interrupts
 rounds=$((BENCH_ROUNDS < 3 ? BENCH_ROUNDS : 3))
@@ -85,6 +85,10 @@ ip link set pg0 up
 log "# mbhostd and the middlebox VM (nested boot: minutes)"
 mbvm_hostd "$MB" || bench_die "mbhostd did not start"
 export MBVISOR_IRQ_ROUNDS=$rounds
+# Rounds of the throughput contenders with this VM as the middlebox (below);
+# 0 skips them.
+VMTP_ROUNDS=${MBVISOR_BENCH_VMTP_ROUNDS:-$rounds}
+export MBVISOR_VMTP_ROUNDS=$VMTP_ROUNDS
 # The nested tests/vm/run's limits (guest seconds of this guest): its boot
 # alone took 20 minutes and more on a loaded 2-core machine.
 export MBVM_TIMEOUT=${MBVM_TIMEOUT:-2400}
@@ -128,6 +132,148 @@ for ((r = 1; r <= rounds; r++)); do
 		bench_sample "lost_$k" "$r" "$(per10k "$lost")"
 	done
 done
+
+# ---- the throughput experiment with this VM as the middlebox ----
+#
+# bench/vm/throughput.sh's contenders (see there) with the nested VM in the
+# middlebox's place, in the same boot: client c2 (10.0.0.2) and backend b1
+# (10.0.0.11) are namespaces here; the VM forwards with IPVS itself. mblb
+# is switched between the contenders by the backend's weight (1 for lb, 0:
+# standby, no new flows, so that new connections go to the VM). A sample
+# checks its path: mblb's redirected packets, and the frames this bridge
+# sent to the VM's tap. A failure here is reported, not fatal: the
+# interrupt figures above are recorded already.
+C2=02:00:00:00:00:02
+B1=02:00:00:00:00:11
+BE=10.0.0.11
+VIP=10.0.0.100
+
+redirected()
+{
+	mbadm -j show "$MB" | jq -r '.[0].lb.stats.redirected_packets // 0'
+}
+
+to_vm()
+{
+	cat "/sys/class/net/$MBVM_TAP/statistics/tx_packets"
+}
+
+vtp_dst()
+{
+	case $1 in
+	direct) echo "$BE" ;;
+	*) echo "$VIP" ;;
+	esac
+}
+
+vtp_set()
+{
+	local c=$1 on=$2
+
+	case $c in
+	lb) mbadm cmd "A $MB L $BE mac $B1 weight $on" ;;
+	ipvs)
+		if ((on)); then
+			ip netns exec b1 ip route add 10.0.0.2/32 via "$VIP"
+		else
+			ip netns exec b1 ip route del 10.0.0.2/32 via "$VIP"
+		fi
+		;;
+	direct) ;;
+	esac
+}
+
+# vtp_path C R0 T0: the sample took C's path
+vtp_path()
+{
+	local r=$(($(redirected) - $2)) t=$(($(to_vm) - $3))
+
+	case $1 in
+	lb) ((r > 0 && t < 50)) ;;
+	ipvs) ((r == 0 && t > 50)) ;;
+	direct) ((r == 0 && t < 50)) ;;
+	esac && return 0
+	echo "vm throughput, $1: mblb redirected $r packets, the VM's tap sent $t frames" >&2
+	return 1
+}
+
+# vtp_once tcp|http C ROUND
+vtp_once()
+{
+	local kind=$1 c=$2 round=$3 r0 t0 out v failed
+
+	vtp_set "$c" 1 || return 1
+	r0=$(redirected)
+	t0=$(to_vm)
+	if [[ $kind == tcp ]]; then
+		out=$(ip netns exec c2 timeout 300 iperf3 -c "$(vtp_dst "$c")" -p 5201 -t 2 -J) ||
+			{ echo "vm throughput, $c: iperf3 failed: $out" >&2; vtp_set "$c" 0; return 1; }
+		v=$(jq -r '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' <<<"$out")
+	else
+		out=$(ip netns exec c2 timeout 300 ab -q -t 2 -n 1000000 -c 8 -s 30 \
+			"http://$(vtp_dst "$c")/" 2>&1) ||
+			{ echo "vm throughput, $c: ab failed: $out" >&2; vtp_set "$c" 0; return 1; }
+		v=$(sed -nE 's/^Requests per second: +([0-9.]+) .*/\1/p' <<<"$out")
+		failed=$(sed -nE 's/^Failed requests: +([0-9]+).*/\1/p' <<<"$out")
+		[[ -n $v && $failed == 0 ]] ||
+			{ echo "vm throughput, $c: ab: ${failed:-?} failed: $out" >&2; vtp_set "$c" 0; return 1; }
+	fi
+	vtp_path "$c" "$r0" "$t0" || { vtp_set "$c" 0; return 1; }
+	vtp_set "$c" 0 || return 1
+	((round > 0)) || return 0
+	if [[ $kind == tcp ]]; then
+		bench_sample "tcp_vm_${c}_mbps" "$round" "$v"
+	else
+		bench_sample "http_vm_${c}_rps" "$round" "$v"
+	fi
+}
+
+vm_throughput()
+{
+	local r c k order
+
+	mb_add_host c2 $C2 10.0.0.2/24 || return 1
+	mb_add_host b1 $B1 $BE/24 || return 1
+	ip netns exec c2 sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="10000 60999" || return 1
+	ip netns exec b1 sysctl -qw net.ipv4.conf.all.accept_redirects=0 \
+		net.ipv4.conf.eth0.accept_redirects=0 || return 1
+	ip netns exec b1 iperf3 -s -p 5201 >/dev/null 2>&1 &
+	mb_defer kill $!
+	ip netns exec b1 python3 "$MBVISOR_ROOT/bench/vm/httpd.py" 80 >/dev/null 2>&1 &
+	mb_defer kill $!
+	mb_wait_for 60 ip netns exec b1 sh -c "ss -Hltn 'sport = :5201' | grep -q ." || return 1
+	mb_wait_for 60 ip netns exec b1 sh -c "ss -Hltn 'sport = :80' | grep -q ." || return 1
+	echo 1 >/sys/module/mblb/parameters/tcp_close_timeout
+	mbadm cmd "R L $MB $VIP 0 0.0.0.0 $BE mac $B1 weight 0" || return 1
+	mbvm_wait tp-ready 600 >/dev/null || return 1
+	ip netns exec b1 ping -q -c 1 -W 5 10.0.0.2 >/dev/null || return 1
+	ip netns exec c2 ping -q -c 1 -W 5 "$VIP" >/dev/null || return 1
+	for c in lb ipvs direct; do
+		vtp_once tcp "$c" 0 || return 1
+		vtp_once http "$c" 0 || return 1
+	done
+	for ((r = 1; r <= VMTP_ROUNDS; r++)); do
+		order=(lb ipvs direct)
+		((r % 2)) || order=(direct ipvs lb)
+		for k in tcp http; do
+			for c in "${order[@]}"; do
+				vtp_once "$k" "$c" "$r" || return 1
+			done
+		done
+	done
+}
+
+if ((VMTP_ROUNDS > 0)); then
+	log "# throughput with the middlebox VM (IPVS in it) vs. mblb vs. direct"
+	if vm_throughput; then
+		bench_meta vm_throughput "measured, $VMTP_ROUNDS rounds"
+	else
+		log "vm throughput: failed, not measured (see above)"
+		bench_meta vm_throughput "failed (see the run's log)"
+	fi
+	mbvm_go tp-ready
+	mbvm_go tp-done
+fi
 
 mbvm_finish
 mb_test_end

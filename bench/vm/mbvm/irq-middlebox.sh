@@ -16,6 +16,10 @@
 #   waits for the NIC to go quiet (rx_packets unchanged for a second)
 #   mbvm_phase rR-C-after   the counters again
 #   takes the contender down
+#
+# Then, if MBVISOR_VMTP_ROUNDS is above 0, it is the middlebox of the
+# throughput contenders that bench/vm/interrupts.sh runs with a VM: IPVS
+# (NAT) to the backend 10.0.0.11 for 10.0.0.100 ports 5201 and 80.
 set -euo pipefail
 source "$MBVISOR_ROOT/tests/lib.sh"
 source "$MBVISOR_ROOT/tests/vm/mbvm/mbvm.sh"
@@ -99,4 +103,21 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		down "$c"
 	done
 done
+
+# The throughput experiment's contenders with this VM as the middlebox
+# (bench/vm/interrupts.sh, vm_throughput): it forwards with IPVS itself.
+if ((${MBVISOR_VMTP_ROUNDS:-0} > 0)); then
+	log "# throughput: IPVS (NAT) in this VM, to the backend 10.0.0.11"
+	modprobe ip_vs
+	modprobe ip_vs_rr
+	sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 \
+		net.ipv4.conf.eth0.send_redirects=0 net.ipv4.vs.conn_reuse_mode=1
+	for port in 5201 80; do
+		ipvsadm -A -t "10.0.0.100:$port" -s rr
+		ipvsadm -a -t "10.0.0.100:$port" -r "10.0.0.11:$port" -m
+	done
+	mbvm_phase tp-ready 3000
+	mbvm_phase tp-done 3000
+	log "IPVS in this VM: $(ipvsadm -L -n --stats | tr -s ' ' | tail -n 4 | paste -sd ' ')"
+fi
 mb_test_end
