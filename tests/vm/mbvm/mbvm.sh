@@ -118,10 +118,15 @@ mbvm_start()
 	# than a real machine would: one CPU (no SMP bring-up, no second
 	# vCPU thread fighting this guest's two), no mitigations (retpolines
 	# and buffer clearing on every kernel entry) and a quiet console (each
-	# byte is an emulated UART write inside an emulated UART write).
+	# byte is an emulated UART write inside an emulated UART write); no
+	# self-tests of every crypto algorithm at boot (cryptomgr.notests),
+	# no clocksource watchdog that could fall back from the TSC to the
+	# HPET, whose every read is an emulated MMIO (tsc=reliable), no
+	# lockup detectors (nowatchdog).
 	MBVISOR_VM_KERNEL_IMAGE=$img \
 	MBVISOR_MODULES=guest_driver/mbshm.ko MBVISOR_VM_MEM=768 \
-	MBVISOR_VM_SMP=1 MBVISOR_VM_APPEND="mitigations=off quiet" \
+	MBVISOR_VM_SMP=1 \
+	MBVISOR_VM_APPEND="mitigations=off quiet cryptomgr.notests tsc=reliable nowatchdog" \
 	MBVISOR_VM_RESULTS=$MBVM_RES MBVISOR_VM_CONSOLE=0 \
 	MBVISOR_TEST_TIMEOUT=${MBVM_TIMEOUT:-1200} MBVISOR_MBVM_MAC=$MBVM_MAC \
 	MBVISOR_QEMU_EXTRA="-netdev tap,id=mbn,ifname=$MBVM_TAP,script=no,downscript=no -device virtio-net-pci,netdev=mbn,mac=$MBVM_MAC -chardev socket,path=$MBVM_DIR/sock,id=mbc -device ivshmem-doorbell,chardev=mbc,vectors=1 $*" \
