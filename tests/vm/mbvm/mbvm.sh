@@ -214,16 +214,31 @@ mbvm_finish()
 
 # ---- middlebox VM side ----
 
+# Builtins only: in the nested VM a fork and an exec of cat or awk take
+# a good fraction of a second, and it reads these at every phase.
 mbvm_counters()
 {
-	local ifc=${1:-eth0}
+	local ifc=${1:-eth0} rx irq=0 sirq=0 netrx=0 f i n
 
-	echo "rx=$(cat "/sys/class/net/$ifc/statistics/rx_packets")" \
-		"irq=$(awk '/virtio[0-9]+-input\./ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i }
-			  END { print s + 0 }' /proc/interrupts)" \
-		"sirq=$(awk '$1 == "cpu" { print $8; exit }' /proc/stat)" \
-		"netrx=$(awk '$1 == "NET_RX:" { for (i = 2; i <= NF; i++) s += $i }
-			  END { print s + 0 }' /proc/softirqs)"
+	read -r rx <"/sys/class/net/$ifc/statistics/rx_packets"
+	while read -r -a f; do
+		n=${#f[@]}
+		((n > 1)) || continue
+		[[ ${f[n - 1]} =~ ^virtio[0-9]+-input\. ]] || continue
+		for ((i = 1; i < n; i++)); do
+			[[ ${f[i]} =~ ^[0-9]+$ ]] || break
+			irq=$((irq + f[i]))
+		done
+	done </proc/interrupts
+	read -r -a f </proc/stat	# cpu user nice system idle iowait irq softirq ...
+	sirq=${f[7]}
+	while read -r -a f; do
+		[[ ${f[0]} == NET_RX: ]] || continue
+		for ((i = 1; i < ${#f[@]}; i++)); do
+			netrx=$((netrx + f[i]))
+		done
+	done </proc/softirqs
+	echo "rx=$rx irq=$irq sirq=$sirq netrx=$netrx"
 }
 
 mbvm_phase()
