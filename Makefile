@@ -301,9 +301,10 @@ deb:
 	rm -rf build
 
 # Benchmarks, never tests: nothing in `make check` depends on them. gnuplot
-# draws the plots; only this target needs it. Options: bench/run --help.
+# draws the plots; iperf3, ab (apache2-utils) and ipvsadm are the
+# throughput experiment's; only this target needs them. Options: bench/run --help.
 bench:
-	scripts/install-deps gnuplot-nox
+	scripts/install-deps gnuplot-nox iperf3 apache2-utils ipvsadm
 	$(MAKE) all
 	bench/run
 

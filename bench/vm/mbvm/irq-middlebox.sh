@@ -1,0 +1,128 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The middlebox VM's half of bench/vm/interrupts.sh: started there with
+# mbvm_start (tests/vm/mbvm/mbvm.sh), runs inside the nested guest with
+# mbshm.ko loaded. It registers for the firewall offload through its
+# ivshmem device (mbctl), then for every round and contender of the
+# schedule both halves compute the same way (MBVISOR_IRQ_ROUNDS rounds of
+# none, guest_filter, offload; reversed in even rounds) it
+#
+#   sets the contender up   none: nothing; guest_filter: an nftables netdev
+#                           ingress rule on eth0 dropping the flood's source;
+#                           offload: `mbctl rule add` of a drop rule for it
+#   mbvm_phase rR-C-before  its NIC's counters, then waits for the host's
+#                           flood
+#   waits for the NIC to go quiet (rx_packets unchanged for a second)
+#   mbvm_phase rR-C-after   the counters again
+#   takes the contender down
+#
+# Then, if MBVISOR_VMTP_ROUNDS is above 0, it is the middlebox of the
+# throughput contenders that bench/vm/interrupts.sh runs with a VM: IPVS
+# (NAT) to the backend 10.0.0.11 for 10.0.0.100 ports 5201 and 80.
+set -euo pipefail
+source "$MBVISOR_ROOT/tests/lib.sh"
+source "$MBVISOR_ROOT/tests/vm/mbvm/mbvm.sh"
+
+MB=$MBVISOR_MBVM_MAC
+SRC_MAC=02:00:00:00:00:01
+SRC_IP=10.0.0.1
+ROUNDS=${MBVISOR_IRQ_ROUNDS:-3}
+
+mb_require_cmd mbctl ip nft
+
+modprobe virtio_net
+ifc=$(ip -o link | awk -v m="$MB" 'tolower($0) ~ m { sub(":", "", $2); print $2; exit }')
+[[ -n $ifc ]] || { mb_fail "no NIC with MAC $MB"; mb_test_end; }
+[[ $ifc == eth0 ]] || ip link set "$ifc" name eth0
+sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
+ip addr add 10.0.0.100/24 dev eth0
+ip link set eth0 up
+# The flood's source answers no ARP: the replies of the stack (ICMP port
+# unreachable, rate-limited) go out without an ARP request first.
+ip neigh replace "$SRC_IP" lladdr "$SRC_MAC" dev eth0 nud permanent
+mb_wait_for 30 sh -c 'ls /dev/mbshm* >/dev/null 2>&1'
+check_ok test -c /dev/mbshm0
+expect_out 0 "host: doorbell" mbctl -r
+expect_out 0 "" mbctl -w "@R F $MB 10.0.0.100@"
+log "middlebox up: $(mbvm_counters)"
+mbvm_phase setup
+
+# quiet: wait until eth0 has received nothing for a second (at most 120 s);
+# builtins only (a fork and exec here take a good fraction of a second)
+quiet()
+{
+	local a b t=0 fd
+
+	exec {fd}<> <(:)
+	read -r a </sys/class/net/eth0/statistics/rx_packets
+	while ((t < 120)); do
+		read -r -t 1 -u "$fd" _ || true
+		read -r b </sys/class/net/eth0/statistics/rx_packets
+		if [[ $a == "$b" ]]; then
+			exec {fd}>&-
+			return 0
+		fi
+		a=$b
+		t=$((t + 1))
+	done
+	exec {fd}>&-
+	mb_fail "eth0 still receiving after 120 s"
+}
+
+up()
+{
+	case $1 in
+	none) ;;
+	guest_filter)
+		nft -f - <<-EOF2
+			table netdev irqbench {
+				chain in {
+					type filter hook ingress device eth0 priority 0;
+					ip saddr $SRC_IP drop
+				}
+			}
+		EOF2
+		;;
+	offload) expect_out 0 "" mbctl -w "@A $MB I 4 s $SRC_IP@" ;;
+	esac
+}
+
+down()
+{
+	case $1 in
+	none) ;;
+	guest_filter) nft delete table netdev irqbench ;;
+	offload) expect_out 0 "" mbctl -w "@D $MB I 4 s $SRC_IP@" ;;
+	esac
+}
+
+for ((r = 1; r <= ROUNDS; r++)); do
+	order=(none guest_filter offload)
+	((r % 2)) || order=(offload guest_filter none)
+	for c in "${order[@]}"; do
+		up "$c"
+		mbvm_phase "r$r-$c-before"
+		quiet
+		mbvm_phase "r$r-$c-after"
+		down "$c"
+	done
+done
+
+# The throughput experiment's contenders with this VM as the middlebox
+# (bench/vm/interrupts.sh, vm_throughput): it forwards with IPVS itself.
+if ((${MBVISOR_VMTP_ROUNDS:-0} > 0)); then
+	log "# throughput: IPVS (NAT) in this VM, to the backend 10.0.0.11"
+	modprobe ip_vs
+	modprobe ip_vs_rr
+	sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 \
+		net.ipv4.conf.eth0.send_redirects=0 net.ipv4.vs.conn_reuse_mode=1
+	for port in 5201 80; do
+		ipvsadm -A -t "10.0.0.100:$port" -s rr
+		ipvsadm -a -t "10.0.0.100:$port" -r "10.0.0.11:$port" -m
+	done
+	mbvm_phase tp-ready 3000
+	mbvm_phase tp-done 3000
+	log "IPVS in this VM: $(ipvsadm -L -n --stats | tr -s ' ' | tail -n 4 | paste -sd ' ')"
+fi
+mb_test_end
