@@ -187,6 +187,8 @@ CORE_LEN = "binary attribute size out of range"
 CORE_UNKNOWN = "Unknown attribute type"
 CORE_MASK = "reserved bit set"
 CORE_LEFTOVER = "bytes leftover after parsing attributes"
+# a nest where the policy has no nest: refused before its reject_message
+CORE_NOT_NESTED = "NLA_F_NESTED not expected"
 # mbstate's NLA_REJECT policies (MBSTATE_POLICY_REPLY_ONLY)
 REPLY_ONLY = " is a reply attribute, not part of a request"
 # The one refusal without a message: genetlink's core answers an unknown
@@ -372,8 +374,10 @@ LB_MALFORMED = [
                                         u8(BE_STATE, 0))),
         replace=True), errno.EINVAL, "MBSTATE_BE_A_STATE" + REPLY_ONLY),
     ("backend nest outside BACKENDS", CMD_NEW_MB, lb_register(
-        u8(LB_TYPE, 0), BE9, replace=True), errno.EINVAL,
-     "belongs inside MBSTATE_LB_A_BACKENDS"),
+        u8(LB_TYPE, 0), BE9, replace=True), errno.EINVAL, CORE_NOT_NESTED),
+    ("backend outside BACKENDS, not a nest", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), nla(LB_BACKEND, socket.inet_aton("10.0.0.9")),
+        replace=True), errno.EINVAL, "belongs inside MBSTATE_LB_A_BACKENDS"),
     ("reply-only flows count", CMD_NEW_MB, lb_register(
         u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9"), u32(LB_FLOWS, 1),
         replace=True), errno.EINVAL, "MBSTATE_LB_A_FLOWS" + REPLY_ONLY),
@@ -409,6 +413,9 @@ LB_MALFORMED = [
      "no such backend"),
     ("flow in a request", CMD_NEW_BACKEND, mac(A_MAC, MB)
      + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.9")) + nest(A_FLOW, u8(1, 6)),
+     errno.EINVAL, CORE_NOT_NESTED),
+    ("flow in a request, not a nest", CMD_NEW_BACKEND, mac(A_MAC, MB)
+     + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.9")) + u8(A_FLOW, 6),
      errno.EINVAL, "MBSTATE_A_FLOW" + REPLY_ONLY),
     ("flows without dump", CMD_GET_FLOW, b"", errno.EOPNOTSUPP, "dump only"),
 ]

@@ -121,8 +121,9 @@ check_fail mbadm show "$MB"
 check_ok ping_ok h1 10.0.0.101
 
 log "# mbadm stats and mbadm -j stats count exactly the traffic sent"
-# A new registration starts at zero. h1 alone sends, to a permanent
-# neighbour entry (no unicast ARP probe to count); each datagram is
+# A new registration starts at zero. h1 alone sends, and permanent
+# neighbour entries on both sides keep unicast ARP out of the counts (mb
+# answers each datagram with an ICMP error, and would probe h1); each is
 # "datagram\n": 9 + 8 (UDP) + 20 (IPv4) + 14 (Ethernet) = 51 bytes at the
 # bridge.
 FRAME=51
@@ -136,6 +137,7 @@ stat_text()
 	mbadm stats | awk -v mac="$1" '$1 == mac { $1 = ""; print substr($0, 2) }'
 }
 ip -n h1 neigh replace 10.0.0.100 lladdr $MB dev eth0 nud permanent
+ip -n mb neigh replace 10.0.0.1 lladdr $H1 dev eth0 nud permanent
 check_ok mbadm cmd "R F $MB 10.0.0.100"
 check_eq "10.0.0.100 0 0 0 0 0 0" "$(stat_text $MB)" "stats of a new registration"
 check_ok mbadm cmd "A $MB T 8 d 5000"
@@ -167,5 +169,6 @@ check_eq 2 "$(stat_json $MB .disabled_packets)" "-j stats: disabled_packets"
 check_ok mbadm cmd "X $MB"
 check_eq "" "$(stat_text $MB)" "stats: no line once unregistered"
 ip -n h1 neigh del 10.0.0.100 dev eth0
+ip -n mb neigh del 10.0.0.1 dev eth0
 
 mb_test_end
