@@ -37,7 +37,7 @@ log "# the packages install, and DKMS builds the modules"
 mb_unload_modules
 export DEBIAN_FRONTEND=noninteractive
 # apt wants the ./ of a local file; -o ... quiets the sandbox note for root
-check_ok apt-get -y -o APT::Sandbox::User=root install --no-download \
+check_ok apt -y -o APT::Sandbox::User=root install --no-download \
 	"${DEBS[@]}"
 check_ok sh -c "dkms status | grep -q 'mbvisor/$VERSION, $KV, .*: installed'"
 for m in mbstate mbhook mbfw mblb mbshm; do
@@ -70,7 +70,7 @@ check_eq "mbfw mblb" "$(grep -v '^#' /etc/modules-load.d/mbvisor.conf | xargs)" 
 
 log "# removal leaves nothing behind"
 check_ok modprobe -r mbfw mblb mbhook mbstate
-check_ok apt-get -y -o APT::Sandbox::User=root purge mbvisor-host mbvisor-guest mbvisor-dkms
+check_ok apt -y -o APT::Sandbox::User=root purge mbvisor-host mbvisor-guest mbvisor-dkms
 check_eq "" "$(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' 'mbvisor-*' 2>/dev/null | grep -v '^un ' || true)" \
 	"mbvisor packages known to dpkg after purge"
 check_eq "" "$(dkms status 2>/dev/null | grep mbvisor || true)" "dkms status"
