@@ -37,7 +37,7 @@ log "# the packages install, and DKMS builds the modules"
 mb_unload_modules
 export DEBIAN_FRONTEND=noninteractive
 # apt wants the ./ of a local file; -o ... quiets the sandbox note for root
-check_ok apt -y -o APT::Sandbox::User=root install --no-download \
+check_ok apt -y -o APT::Sandbox::User=root install \
 	"${DEBS[@]}"
 check_ok sh -c "dkms status | grep -q 'mbvisor/$VERSION, $KV, .*: installed'"
 for m in mbstate mbhook mbfw mblb mbshm; do
