@@ -36,7 +36,8 @@ mb_defer umount /lib/modules/"$KV"
 log "# the packages install, and DKMS builds the modules"
 mb_unload_modules
 export DEBIAN_FRONTEND=noninteractive
-# apt wants the ./ of a local file; -o ... quiets the sandbox note for root
+# apt takes local files by path (./x.deb or absolute); the -o quiets its
+# note that the _apt user cannot read them
 check_ok apt -y -o APT::Sandbox::User=root install \
 	"${DEBS[@]}"
 check_ok sh -c "dkms status | grep -q 'mbvisor/$VERSION, $KV, .*: installed'"
