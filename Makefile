@@ -11,11 +11,20 @@
 # make bench      benchmarks in a QEMU guest (docs/BENCHMARKS.md; not a test)
 # make W=1        kernel build with extra warnings (kept at zero)
 #
+# make modules-running  the modules also for the running kernel, if it has
+#                 headers and is not the test kernel, in build/running/
+#
 # KDIR defaults to the headers of the Debian kernel that the VM tests boot;
 # KDIR=/lib/modules/$(uname -r)/build builds for the running kernel instead.
 
 KVER ?= $(shell tests/vm/run --print-kernel 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
+# The release KDIR builds for (its modules' vermagic): where install-modules
+# puts the modules, and so where uninstall removes them from. Not
+# include/config/kernel.release, which in Debian's headers is the upstream
+# version (6.1.192 for 6.1.0-57-amd64).
+KDIR_KVER = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"$$/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
@@ -41,7 +50,7 @@ COMMON_SHM := common/shmproto.c
 PROGS := bin/mbadm bin/mbhostd bin/mbctl
 UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto bin/test_maglev
 
-.PHONY: all modules tools clean check unit vm-check demo deps help lint \
+.PHONY: all modules modules-running tools clean check unit vm-check demo deps help lint \
 	install install-modules install-tools install-host install-guest uninstall dkms-source deb \
 	unit-asan fuzz fuzz-build vm-check-shm vm-check-faults vm-check-nested qemu-check \
 	host-check test-fast e2e-ivshmem known-failing bench
@@ -49,10 +58,37 @@ UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto bin/test_maglev
 all: modules tools
 
 help:
-	@sed -n '3,15p' Makefile
+	@sed -n '3,17p' Makefile
 
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# The same modules for the kernel this machine runs, from a copy of their
+# sources in build/running/ (the tree's own objects stay the test kernel's).
+# Nothing to do, and success, if that kernel has no headers or is the one
+# KDIR builds for.
+RUNNING_KVER ?= $(shell uname -r)
+RUNNING_KDIR ?= /lib/modules/$(RUNNING_KVER)/build
+RUNNING_OUT := build/running
+
+modules-running:
+	@if [ ! -d $(RUNNING_KDIR) ]; then \
+		echo "modules-running: the running kernel $(RUNNING_KVER) has no headers ($(RUNNING_KDIR) is missing): nothing built"; \
+		echo "modules-running: install them (apt install linux-headers-$(RUNNING_KVER)) to build for it"; \
+		exit 0; \
+	fi; \
+	if [ "$$(realpath $(RUNNING_KDIR))" = "$$(realpath $(KDIR) 2>/dev/null)" ]; then \
+		echo "modules-running: the running kernel $(RUNNING_KVER) is the one KDIR builds for: make modules"; \
+		exit 0; \
+	fi; \
+	set -e; rm -rf $(RUNNING_OUT); mkdir -p $(RUNNING_OUT); \
+	cp -r --parents Kbuild VERSION include $(foreach m,$(MODULES),$(word 2,$(subst :, ,$(m)))) \
+		$(KERNEL_COMMON) $(RUNNING_OUT)/; \
+	find $(RUNNING_OUT) \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' \
+		-o -name '.*.cmd' -o -name '.*.d' -o -name modules.order \) -delete; \
+	$(MAKE) -C $(RUNNING_KDIR) M=$(CURDIR)/$(RUNNING_OUT) modules; \
+	echo "modules-running: modules for $(RUNNING_KVER) in $(RUNNING_OUT)/:"; \
+	cd $(RUNNING_OUT) && ls */*.ko
 
 tools: $(PROGS)
 
@@ -144,6 +180,7 @@ fuzz: fuzz-build
 host-check: tools bin/fakeguest
 	tests/host/run.sh
 	tests/host/libvirt-hook.sh
+	tests/host/modules-running.sh
 
 test-fast: unit host-check
 
@@ -273,9 +310,10 @@ install-guest: tools
 		install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 
 uninstall:
-	rm -f $(foreach m,$(MODULES),$(DESTDIR)/lib/modules/$(KVER)/updates/mbvisor/$(word 2,$(subst :, ,$(m)))/$(word 1,$(subst :, ,$(m))).ko)
-	-rmdir -p $(foreach m,$(MODULES),$(DESTDIR)/lib/modules/$(KVER)/updates/mbvisor/$(word 2,$(subst :, ,$(m)))) 2>/dev/null
-	$(if $(DESTDIR),,-depmod $(KVER))
+	@[ -n "$(KDIR_KVER)" ] || { echo "uninstall: no kernel release in $(KDIR)/include/generated/utsrelease.h: set KDIR as for install"; exit 1; }
+	rm -f $(foreach m,$(MODULES),$(DESTDIR)/lib/modules/$(KDIR_KVER)/updates/mbvisor/$(word 2,$(subst :, ,$(m)))/$(word 1,$(subst :, ,$(m))).ko)
+	-rmdir -p $(foreach m,$(MODULES),$(DESTDIR)/lib/modules/$(KDIR_KVER)/updates/mbvisor/$(word 2,$(subst :, ,$(m)))) 2>/dev/null
+	$(if $(DESTDIR),,-depmod $(KDIR_KVER))
 	rm -f $(foreach f,$(INSTALLED),$(DESTDIR)$(f))
 
 # The module sources as DKMS wants them, in /usr/src/mbvisor-VERSION.

@@ -81,7 +81,8 @@ static void close_evfds(int *evfd, unsigned int n)
 }
 
 int ivserver_open(struct ivserver *s, const char *path, int shm_fd,
-		  unsigned int vectors, char *err, size_t errlen)
+		  unsigned int vectors, mode_t mode, gid_t gid, char *err,
+		  size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -131,10 +132,28 @@ int ivserver_open(struct ivserver *s, const char *path, int shm_fd,
 		}
 		unlink(path);
 	}
-	if (bind(s->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(s->listen_fd, 8) < 0) {
+	if (bind(s->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		snprintf(err, errlen, "Unable to listen on `%s': %s", path,
 			 strerror(errno));
+		goto fail;
+	}
+	/*
+	 * The group first, then the mode: until chmod() the socket has the
+	 * umask's permissions, which let no one else connect (022 leaves no
+	 * write bit to group and others).
+	 */
+	if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) ||
+	    chmod(path, mode) < 0) {
+		snprintf(err, errlen, "Unable to set group %ld and mode %04o on `%s': %s",
+			 gid == (gid_t)-1 ? -1L : (long)gid, (unsigned int)mode,
+			 path, strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	if (listen(s->listen_fd, 8) < 0) {
+		snprintf(err, errlen, "Unable to listen on `%s': %s", path,
+			 strerror(errno));
+		unlink(path);
 		goto fail;
 	}
 	return 0;

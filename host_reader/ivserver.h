@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define IVSERVER_PROTOCOL_VERSION	0
 #define IVSERVER_MAX_VECTORS		8
@@ -36,8 +37,14 @@ struct ivserver {
 
 /* Binds and listens on @path (a stale socket file is replaced) and creates
  * the host's eventfds. Returns 0 or -1 with @err set. */
+/*
+ * Listens on @path with permissions @mode and, unless @gid is (gid_t)-1,
+ * group @gid: QEMU connects as the user libvirt runs it as, and connect()
+ * needs write permission on the socket.
+ */
 int ivserver_open(struct ivserver *s, const char *path, int shm_fd,
-		  unsigned int vectors, char *err, size_t errlen);
+		  unsigned int vectors, mode_t mode, gid_t gid, char *err,
+		  size_t errlen);
 void ivserver_close(struct ivserver *s);
 
 /* Accepts one client and runs the connect sequence. Returns the new peer's

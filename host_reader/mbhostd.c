@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -206,8 +207,13 @@ static struct {
 	double rate, burst;
 	unsigned int poll_min, poll_max;
 	bool check_only;
+	mode_t socket_mode;		/* doorbell sockets */
+	gid_t socket_gid;		/* (gid_t)-1: our own group */
+	const char *socket_group;
 } opt = {
 	.state_dir = DEFAULT_STATE_DIR,
+	.socket_mode = 0660,
+	.socket_gid = (gid_t)-1,
 	.rate = 50,
 	.burst = 100,
 	.poll_min = 1,
@@ -1467,7 +1473,8 @@ static int start_vm(struct vm *vm)
 
 	if (vm->sock_path[0]) {
 		if (ivserver_open(&vm->srv, vm->sock_path, vm->shm_fd,
-				  vm->vectors, err, sizeof(err))) {
+				  vm->vectors, opt.socket_mode, opt.socket_gid,
+				  err, sizeof(err))) {
 			logmsg(LOG_ERR, "vm %s: %s", vm->name, err);
 			return -1;
 		}
@@ -1964,6 +1971,8 @@ static void usage(FILE *f)
 		"  --burst <n>         burst size of the rate limit (default %g)\n"
 		"  --poll-min <ms>     shortest polling interval (default %u)\n"
 		"  --poll-max <ms>     longest polling interval (default %u)\n"
+		"  --socket-group <group>  group of the doorbell sockets (QEMU's; default ours)\n"
+		"  --socket-mode <mode>    their permissions, octal (default 0660)\n"
 		"  --connect <uri>     libvirt connection for --domain\n"
 		"  --check             print the VMs as configured and exit\n"
 		"  -v, --verbose       debug messages\n"
@@ -2016,6 +2025,39 @@ static unsigned long parse_num(const char *opt_name, const char *s,
 		die_usage("%s: `%s' is not a number from %lu to %lu",
 			  opt_name, s, min, max);
 	return v;
+}
+
+/* A group name, or a number; the group must exist. */
+static gid_t parse_group(const char *s)
+{
+	struct group *g = getgrnam(s);
+	unsigned long v;
+	char *end;
+
+	if (g)
+		return g->gr_gid;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!errno && end != s && !*end && v < (gid_t)-1) {
+		g = getgrgid((gid_t)v);
+		if (g)
+			return g->gr_gid;
+	}
+	die_usage("--socket-group: no group `%s'", s);
+}
+
+/* Octal permissions; a socket is useless without write for its owner. */
+static mode_t parse_mode(const char *opt_name, const char *s)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || end == s || *end || v > 0777 || !(v & 0200))
+		die_usage("%s: `%s' is not an octal mode from 0200 to 0777 with the owner's write bit",
+			  opt_name, s);
+	return (mode_t)v;
 }
 
 static struct vm *new_vm(const char *name)
@@ -2182,6 +2224,11 @@ static void parse_args(int argc, char *argv[])
 			opt.poll_max = (unsigned int)parse_num(o, val, 1, 10000);
 		} else if (!strcmp(o, "--connect")) {
 			opt.libvirt_uri = val;
+		} else if (!strcmp(o, "--socket-group")) {
+			opt.socket_group = val;
+			opt.socket_gid = parse_group(val);
+		} else if (!strcmp(o, "--socket-mode")) {
+			opt.socket_mode = parse_mode(o, val);
 		} else {
 			die_usage("unknown option `%s'; see --help", o);
 		}
@@ -2231,8 +2278,10 @@ static void print_config(void)
 
 		printf("vm %s\n  shm %s\n", vm->name, vm->shm_path);
 		if (vm->sock_path[0])
-			printf("  doorbell %s vectors %u\n", vm->sock_path,
-			       vm->vectors);
+			printf("  doorbell %s vectors %u\n  socket mode %04o group %s\n",
+			       vm->sock_path, vm->vectors,
+			       (unsigned int)opt.socket_mode,
+			       opt.socket_group ? opt.socket_group : "(mbhostd's)");
 		else
 			printf("  polling\n");
 		if (vm->create_size)

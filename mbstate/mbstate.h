@@ -76,6 +76,15 @@ struct mbfw_rule *mbstate_rule_new(struct mb_entry *mb,
 void mbstate_rule_free(struct mbfw_rule *rule);
 void mbstate_fw_clear(struct mb_entry *mb);
 
+/*
+ * Policy of an attribute that only replies carry (counters, IDs, state):
+ * refused in a request with a sentence naming it, not the core's generic
+ * "Attribute failed policy validation".
+ */
+#define MBSTATE_POLICY_REPLY_ONLY(name)					\
+	{ .type = NLA_REJECT,						\
+	  .reject_message = name " is a reply attribute, not part of a request" }
+
 /* The load balancer (lb.c). */
 extern const struct nla_policy mbstate_be_policy[MBSTATE_BE_A_MAX + 1];
 extern const struct nla_policy mbstate_lb_policy[MBSTATE_LB_A_MAX + 1];

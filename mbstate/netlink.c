@@ -21,7 +21,7 @@ static const struct nla_policy mbstate_rule_policy[MBSTATE_RULE_A_MAX + 1] = {
 	[MBSTATE_RULE_A_CLASS] = NLA_POLICY_RANGE(NLA_U8, MBSTATE_CLASS_IP,
 						  MBSTATE_CLASS_MAX),
 	[MBSTATE_RULE_A_FIELDS] = NLA_POLICY_RANGE(NLA_U8, 1, MBSTATE_FIELD_ALL),
-	[MBSTATE_RULE_A_ID] = { .type = NLA_REJECT },
+	[MBSTATE_RULE_A_ID] = MBSTATE_POLICY_REPLY_ONLY("MBSTATE_RULE_A_ID"),
 	[MBSTATE_RULE_A_SRC_MAC] = NLA_POLICY_ETH_ADDR,
 	[MBSTATE_RULE_A_DST_MAC] = NLA_POLICY_ETH_ADDR,
 	[MBSTATE_RULE_A_ETHERTYPE] = { .type = NLA_U16 },
@@ -35,8 +35,8 @@ static const struct nla_policy mbstate_rule_policy[MBSTATE_RULE_A_MAX + 1] = {
 	[MBSTATE_RULE_A_SPORT_MAX] = { .type = NLA_U16 },
 	[MBSTATE_RULE_A_DPORT_MIN] = { .type = NLA_U16 },
 	[MBSTATE_RULE_A_DPORT_MAX] = { .type = NLA_U16 },
-	[MBSTATE_RULE_A_PACKETS] = { .type = NLA_REJECT },
-	[MBSTATE_RULE_A_BYTES] = { .type = NLA_REJECT },
+	[MBSTATE_RULE_A_PACKETS] = MBSTATE_POLICY_REPLY_ONLY("MBSTATE_RULE_A_PACKETS"),
+	[MBSTATE_RULE_A_BYTES] = MBSTATE_POLICY_REPLY_ONLY("MBSTATE_RULE_A_BYTES"),
 };
 
 static const struct nla_policy mbstate_policy[MBSTATE_A_MAX + 1] = {
@@ -44,14 +44,14 @@ static const struct nla_policy mbstate_policy[MBSTATE_A_MAX + 1] = {
 	[MBSTATE_A_IPV4] = { .type = NLA_BE32 },
 	[MBSTATE_A_SERVICES] = NLA_POLICY_MASK(NLA_U32, MBSTATE_SVC_ALL),
 	[MBSTATE_A_ENABLED] = NLA_POLICY_MAX(NLA_U8, 1),
-	[MBSTATE_A_NRULES] = { .type = NLA_REJECT },
+	[MBSTATE_A_NRULES] = MBSTATE_POLICY_REPLY_ONLY("MBSTATE_A_NRULES"),
 	[MBSTATE_A_RULES] = NLA_POLICY_NESTED_ARRAY(mbstate_rule_policy),
 	[MBSTATE_A_RULE] = NLA_POLICY_NESTED(mbstate_rule_policy),
 	[MBSTATE_A_LB] = NLA_POLICY_NESTED(mbstate_lb_policy),
-	[MBSTATE_A_STATS] = { .type = NLA_REJECT },
+	[MBSTATE_A_STATS] = MBSTATE_POLICY_REPLY_ONLY("MBSTATE_A_STATS"),
 	[MBSTATE_A_REPLACE] = { .type = NLA_FLAG },
 	[MBSTATE_A_BACKEND] = NLA_POLICY_NESTED(mbstate_be_policy),
-	[MBSTATE_A_FLOW] = { .type = NLA_REJECT },
+	[MBSTATE_A_FLOW] = MBSTATE_POLICY_REPLY_ONLY("MBSTATE_A_FLOW"),
 	[MBSTATE_A_VLAN] = NLA_POLICY_RANGE(NLA_U16, MBSTATE_VLAN_MIN,
 					    MBSTATE_VLAN_MAX),
 };
@@ -982,6 +982,17 @@ out:
 	return ret;
 }
 
+/*
+ * GET_RULE and GET_FLOW are dumps. Without a doit the core refuses such a
+ * request without NLM_F_DUMP with a bare EOPNOTSUPP; this one says why.
+ */
+static int mbstate_dump_only_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	NL_SET_ERR_MSG(info->extack,
+		       "this command is a dump only: set NLM_F_DUMP");
+	return -EOPNOTSUPP;
+}
+
 static const struct genl_small_ops mbstate_ops[] = {
 	{
 		.cmd = MBSTATE_CMD_GET_MB,
@@ -1010,6 +1021,7 @@ static const struct genl_small_ops mbstate_ops[] = {
 		.flags = GENL_UNS_ADMIN_PERM,
 	}, {
 		.cmd = MBSTATE_CMD_GET_RULE,
+		.doit = mbstate_dump_only_doit,
 		.dumpit = mbstate_get_rule_dumpit,
 		.flags = GENL_UNS_ADMIN_PERM,
 	}, {
@@ -1022,6 +1034,7 @@ static const struct genl_small_ops mbstate_ops[] = {
 		.flags = GENL_UNS_ADMIN_PERM,
 	}, {
 		.cmd = MBSTATE_CMD_GET_FLOW,
+		.doit = mbstate_dump_only_doit,
 		.dumpit = mbstate_get_flow_dumpit,
 		.flags = GENL_UNS_ADMIN_PERM,
 	},

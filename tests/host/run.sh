@@ -346,11 +346,39 @@ echo "# ivshmem-doorbell: mbhostd is the server, fakeguest plays QEMU"
 S4=$(shm db)
 start_hostd "$tmp/db.log" --vm db --shm "$S4" --mac $MAC1 --socket "$tmp/db.sock"
 for ((i = 0; i < 50; i++)); do [[ -S $tmp/db.sock ]] && break; sleep 0.1; done
+perm=$(stat -c '%a %G' "$tmp/db.sock")
+[[ $perm == "660 $(id -gn)" ]] && result ok "socket mode 0660, mbhostd's group by default" ||
+	result fail "socket: $perm, expected 660 $(id -gn)"
 expect 0 "0 failed" "$bin/fakeguest" "$tmp/db.sock" doorbell $MAC1
 [[ $(stat -c %s "$S4") -eq 1048576 ]] && result ok "doorbell mode created the 1 MiB memory" ||
 	result fail "shared memory size $(stat -c %s "$S4")"
 stop_hostd "$hostd"
 [[ ! -e $tmp/db.sock ]] && result ok "socket removed on exit" || result fail "socket left behind"
+
+echo "# the doorbell socket belongs to QEMU's group (--socket-group)"
+# QEMU under libvirt is not root: it may connect only with group write
+# permission. nobody/nogroup plays it; $tmp must let it reach the socket.
+expect 2 "--socket-group: no group \`no-such-group'" \
+	"$bin/mbhostd" --socket-group no-such-group --vm a --mac $MAC1 --socket "$tmp/x.sock"
+expect 2 "--socket-mode: \`0999'" \
+	"$bin/mbhostd" --socket-mode 0999 --vm a --mac $MAC1 --socket "$tmp/x.sock"
+expect 0 "socket mode 0660 group nogroup" \
+	"$bin/mbhostd" --check --socket-group nogroup --vm a --mac $MAC1 --socket "$tmp/x.sock"
+chmod 0711 "$tmp"
+mkdir -m 0755 "$tmp/pub"
+S7=$(shm dbg)
+start_hostd "$tmp/dbg.log" --socket-group nogroup --vm dbg --shm "$S7" --mac $MAC1 \
+	--socket "$tmp/pub/db.sock"
+for ((i = 0; i < 50; i++)); do [[ -S $tmp/pub/db.sock ]] && break; sleep 0.1; done
+perm=$(stat -c '%a %G' "$tmp/pub/db.sock")
+[[ $perm == "660 nogroup" ]] && result ok "socket mode 0660 group nogroup" ||
+	result fail "socket: $perm, expected 660 nogroup: $(cat "$tmp/dbg.log")"
+expect 1 "Permission denied" setpriv --reuid=65534 --regid=1 --clear-groups \
+	socat -u OPEN:/dev/null UNIX-CONNECT:"$tmp/pub/db.sock"
+expect 0 "0 failed" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$bin/fakeguest" "$tmp/pub/db.sock" doorbell $MAC1
+stop_hostd "$hostd"
+chmod 0700 "$tmp"
 
 echo "# a plain VM's memory appears late, then is replaced (VM restarted)"
 S6=$(shm late)

@@ -102,15 +102,19 @@ class Genl:
         return self.seq
 
     def replies(self):
-        """Yields (type, flags, payload) until an error/ack or DONE."""
+        """Yields (type, flags, payload) of the replies to the last request
+        sent, until an error/ack or DONE; skips any other message."""
         while True:
             data = self.sock.recv(1 << 20)
             off = 0
             while off + 16 <= len(data):
-                length, kind, flags, _, _ = struct.unpack_from("=IHHII",
-                                                               data, off)
+                length, kind, flags, seq, _ = struct.unpack_from("=IHHII",
+                                                                 data, off)
                 if length < 16:
                     return
+                if seq != self.seq:
+                    off += (length + 3) & ~3
+                    continue
                 yield kind, flags, data[off + 16:off + length]
                 if kind in (NLMSG_ERROR, NLMSG_DONE):
                     return
@@ -182,19 +186,36 @@ class Genl:
         return sorted(lines)
 
 
+# What lib/nlattr.c (Linux 6.1) says when a policy refuses an attribute,
+# before any mbstate code runs.
+CORE_RANGE = "integer out of range"
+CORE_LEN = "binary attribute size out of range"
+CORE_UNKNOWN = "Unknown attribute type"
+CORE_MASK = "reserved bit set"
+CORE_LEFTOVER = "bytes leftover after parsing attributes"
+# a nest where the policy has no nest: refused before its reject_message
+CORE_NOT_NESTED = "NLA_F_NESTED not expected"
+# mbstate's NLA_REJECT policies (MBSTATE_POLICY_REPLY_ONLY)
+REPLY_ONLY = " is a reply attribute, not part of a request"
+# The one refusal without a message: genetlink's core answers an unknown
+# command with a bare EOPNOTSUPP before any code of the family runs
+# (genl_family_rcv_msg in 6.1), so there is nothing mbstate could say.
+NO_MESSAGE = None
+
 MB = "52:34:56:00:12:22"
 GOOD_RULE = nest(A_RULE, u8(R_CLASS, 3), u8(R_FIELDS, 5),
                  u16(R_SPORT_MIN, 80), u8(R_PROTO, 6))
 
-# (name, command, payload, expected errno, text the message must contain)
+# (name, command, payload, expected errno, text the message must contain;
+# NO_MESSAGE: the message must be empty)
 MALFORMED = [
     ("no attributes", CMD_NEW_MB, b"", errno.EINVAL, "registration needs"),
     ("MAC of 5 bytes", CMD_NEW_MB, nla(A_MAC, b"\x52\x34\x56\x00\x12")
-     + ip4(A_IPV4, "10.0.0.1") + u32(A_SERVICES, 1), errno.ERANGE, ""),
+     + ip4(A_IPV4, "10.0.0.1") + u32(A_SERVICES, 1), errno.ERANGE, CORE_LEN),
     ("unknown attribute", CMD_DEL_MB, mac(A_MAC, MB) + u32(200, 1),
-     errno.EINVAL, ""),
+     errno.EINVAL, CORE_UNKNOWN),
     ("service bit 2", CMD_NEW_MB, mac(A_MAC, MB) + ip4(A_IPV4, "10.0.0.1")
-     + u32(A_SERVICES, 4), errno.EINVAL, ""),
+     + u32(A_SERVICES, 4), errno.EINVAL, CORE_MASK),
     ("two services", CMD_NEW_MB, mac(A_MAC, MB) + ip4(A_IPV4, "10.0.0.1")
      + u32(A_SERVICES, 3), errno.EINVAL, "exactly one service"),
     ("multicast MAC", CMD_NEW_MB, mac(A_MAC, "01:00:5e:00:00:01")
@@ -210,23 +231,25 @@ MALFORMED = [
      + nest(A_LB, u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9")), errno.EINVAL,
      "service L only"),
     ("reply-only attribute in a request", CMD_SET_MB, mac(A_MAC, MB)
-     + u8(A_ENABLED, 1) + u32(A_NRULES, 5), errno.EINVAL, ""),
+     + u8(A_ENABLED, 1) + u32(A_NRULES, 5), errno.EINVAL,
+     "MBSTATE_A_NRULES" + REPLY_ONLY),
     ("enabled = 2", CMD_SET_MB, mac(A_MAC, MB) + u8(A_ENABLED, 2),
-     errno.ERANGE, ""),
+     errno.ERANGE, CORE_RANGE),
     ("set without enabled", CMD_SET_MB, mac(A_MAC, MB), errno.EINVAL,
-     "ENABLED"),
+     "MBSTATE_A_ENABLED is missing"),
     ("rules without MAC", CMD_NEW_RULE, nest(A_RULES, GOOD_RULE),
-     errno.EINVAL, "MAC"),
+     errno.EINVAL, "the middlebox MAC address is missing"),
     ("rules holding a non-rule", CMD_NEW_RULE, mac(A_MAC, MB)
-     + nest(A_RULES, u32(A_MAC, 1)), errno.EINVAL, ""),
+     + nest(A_RULES, u32(A_MAC, 1)), errno.EINVAL, CORE_LEFTOVER),
     ("rule without class", CMD_NEW_RULE, mac(A_MAC, MB)
-     + nest(A_RULES, nest(A_RULE, u8(R_FIELDS, 4))), errno.EINVAL, ""),
+     + nest(A_RULES, nest(A_RULE, u8(R_FIELDS, 4))), errno.EINVAL,
+     "a rule needs a class and a field mask"),
     ("class 7", CMD_NEW_RULE, mac(A_MAC, MB)
      + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 7), u8(R_FIELDS, 4))),
-     errno.ERANGE, ""),
+     errno.ERANGE, CORE_RANGE),
     ("field mask 0", CMD_NEW_RULE, mac(A_MAC, MB)
      + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 2), u8(R_FIELDS, 0))),
-     errno.ERANGE, ""),
+     errno.ERANGE, CORE_RANGE),
     ("field t in class M", CMD_NEW_RULE, mac(A_MAC, MB)
      + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 2), u8(R_FIELDS, 2))),
      errno.EINVAL, "only in class I"),
@@ -240,7 +263,7 @@ MALFORMED = [
     ("prefix length 33", CMD_NEW_RULE, mac(A_MAC, MB)
      + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 1), u8(R_FIELDS, 4),
                           ip4(R_SRC_IPV4, "10.0.0.0"), u8(R_SRC_PLEN, 33))),
-     errno.ERANGE, ""),
+     errno.ERANGE, CORE_RANGE),
     ("host bits past the prefix", CMD_NEW_RULE, mac(A_MAC, MB)
      + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 1), u8(R_FIELDS, 4),
                           ip4(R_SRC_IPV4, "10.0.0.5"), u8(R_SRC_PLEN, 24))),
@@ -254,12 +277,13 @@ MALFORMED = [
                           u8(R_PROTO, 1))), errno.EINVAL, "tcp"),
     ("rule id in a request", CMD_NEW_RULE, mac(A_MAC, MB)
      + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 3), u8(R_FIELDS, 1),
-                          u8(R_PROTO, 6), u32(R_ID, 1))), errno.EINVAL, ""),
+                          u8(R_PROTO, 6), u32(R_ID, 1))), errno.EINVAL,
+     "MBSTATE_RULE_A_ID" + REPLY_ONLY),
     ("counter in a request", CMD_NEW_RULE, mac(A_MAC, MB)
      + nest(A_RULES, nest(A_RULE, u8(R_CLASS, 3), u8(R_FIELDS, 1),
                           u8(R_PROTO, 6),
                           nla(R_PACKETS, struct.pack("=Q", 1))))
-     , errno.EINVAL, ""),
+     , errno.EINVAL, "MBSTATE_RULE_A_PACKETS" + REPLY_ONLY),
     ("unknown middlebox", CMD_DEL_MB, mac(A_MAC, "02:99:99:99:99:99"),
      errno.ENOENT, "no middlebox"),
     ("rules for an unknown middlebox", CMD_NEW_RULE,
@@ -267,8 +291,10 @@ MALFORMED = [
      errno.ENOENT, "no middlebox"),
     ("attribute longer than the message", CMD_DEL_MB,
      struct.pack("=HH", 200, A_MAC) + b"\x52\x34\x56\x00\x12\x22\0\0",
-     errno.EINVAL, ""),
-    ("unknown command", 99, mac(A_MAC, MB), errno.EOPNOTSUPP, ""),
+     errno.EINVAL, CORE_LEFTOVER),
+    ("rule dump without NLM_F_DUMP", CMD_GET_RULE, mac(A_MAC, MB),
+     errno.EOPNOTSUPP, "dump only"),
+    ("unknown command", 99, mac(A_MAC, MB), errno.EOPNOTSUPP, NO_MESSAGE),
 ]
 
 
@@ -295,7 +321,7 @@ LB_MALFORMED = [
      errno.EINVAL, "needs a type"),
     ("LB type 2", CMD_NEW_MB, lb_register(u8(LB_TYPE, 2),
                                           ip4(LB_DST, "10.0.0.9")),
-     errno.ERANGE, ""),
+     errno.ERANGE, CORE_RANGE),
     ("type 1 without source", CMD_NEW_MB, lb_register(
         u8(LB_TYPE, 1), ip4(LB_DST, "10.0.0.9"), replace=True),
      errno.EINVAL, "unicast source"),
@@ -320,11 +346,11 @@ LB_MALFORMED = [
     ("backend weight 1001", CMD_NEW_MB, lb_register(
         u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.9"),
                                         u32(BE_WEIGHT, 1001))),
-        replace=True), errno.ERANGE, ""),
+        replace=True), errno.ERANGE, CORE_RANGE),
     ("backend MAC of 5 bytes", CMD_NEW_MB, lb_register(
         u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.9"),
                                         nla(BE_MAC, bytes([2, 0, 0, 0, 9])))),
-        replace=True), errno.ERANGE, ""),
+        replace=True), errno.ERANGE, CORE_LEN),
     ("multicast backend MAC", CMD_NEW_MB, lb_register(
         u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.9"),
                                         mac(BE_MAC, "01:00:5e:00:00:01"))),
@@ -352,12 +378,15 @@ LB_MALFORMED = [
     ("reply-only backend state", CMD_NEW_MB, lb_register(
         u8(LB_TYPE, 0), lb_list(backend(ip4(BE_IPV4, "10.0.0.9"),
                                         u8(BE_STATE, 0))),
-        replace=True), errno.EINVAL, ""),
+        replace=True), errno.EINVAL, "MBSTATE_BE_A_STATE" + REPLY_ONLY),
     ("backend nest outside BACKENDS", CMD_NEW_MB, lb_register(
-        u8(LB_TYPE, 0), BE9, replace=True), errno.EINVAL, ""),
+        u8(LB_TYPE, 0), BE9, replace=True), errno.EINVAL, CORE_NOT_NESTED),
+    ("backend outside BACKENDS, not a nest", CMD_NEW_MB, lb_register(
+        u8(LB_TYPE, 0), nla(LB_BACKEND, socket.inet_aton("10.0.0.9")),
+        replace=True), errno.EINVAL, "belongs inside MBSTATE_LB_A_BACKENDS"),
     ("reply-only flows count", CMD_NEW_MB, lb_register(
         u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9"), u32(LB_FLOWS, 1),
-        replace=True), errno.EINVAL, ""),
+        replace=True), errno.EINVAL, "MBSTATE_LB_A_FLOWS" + REPLY_ONLY),
     ("another IPv4 address", CMD_NEW_MB, lb_register(
         u8(LB_TYPE, 0), ip4(LB_DST, "10.0.0.9"), replace=True,
         ip="10.0.0.111"), errno.EEXIST, "another IPv4"),
@@ -381,7 +410,7 @@ LB_MALFORMED = [
      "middlebox itself"),
     ("new backend weight 5000", CMD_NEW_BACKEND, mac(A_MAC, MB)
      + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.9"), u32(BE_WEIGHT, 5000)),
-     errno.ERANGE, ""),
+     errno.ERANGE, CORE_RANGE),
     ("del backend with a weight", CMD_DEL_BACKEND, mac(A_MAC, MB)
      + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.11"), u32(BE_WEIGHT, 1)),
      errno.EINVAL, "address only"),
@@ -390,9 +419,28 @@ LB_MALFORMED = [
      "no such backend"),
     ("flow in a request", CMD_NEW_BACKEND, mac(A_MAC, MB)
      + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.9")) + nest(A_FLOW, u8(1, 6)),
-     errno.EINVAL, ""),
-    ("flows without dump", CMD_GET_FLOW, b"", errno.EOPNOTSUPP, ""),
+     errno.EINVAL, CORE_NOT_NESTED),
+    ("flow in a request, not a nest", CMD_NEW_BACKEND, mac(A_MAC, MB)
+     + nest(A_BACKEND, ip4(BE_IPV4, "10.0.0.9")) + u8(A_FLOW, 6),
+     errno.EINVAL, "MBSTATE_A_FLOW" + REPLY_ONLY),
+    ("flows without dump", CMD_GET_FLOW, b"", errno.EOPNOTSUPP, "dump only"),
 ]
+
+
+def judge(name, err, msg, want, text):
+    """True if a refusal has the expected errno and message; prints it."""
+    if text is NO_MESSAGE:
+        good = err == want and msg == ""
+    else:
+        assert text, "case %r: give the text its message must contain" % name
+        good = err == want and text in msg
+    print("%s: %s -> %s %r" % ("ok" if good else "FAIL", name,
+                               errno.errorcode.get(err, err), msg))
+    if not good:
+        print("  expected %s and %s" % (
+            errno.errorcode.get(want, want),
+            "no message" if text is NO_MESSAGE else repr(text)))
+    return good
 
 
 def lb_state(g):
@@ -455,10 +503,7 @@ def cmd_lb_malformed(g):
     failed = 0
     for name, cmd, payload, want, text in LB_MALFORMED:
         err, msg = g.request(cmd, payload)
-        good = err == want and text in msg
-        failed += not good
-        print("%s: %s -> %s %r" % ("ok" if good else "FAIL", name,
-                                   errno.errorcode.get(err, err), msg))
+        failed += not judge(name, err, msg, want, text)
     after = lb_state(g)
     if before != after:
         failed += 1
@@ -469,24 +514,41 @@ def cmd_lb_malformed(g):
     return failed
 
 
+def header_longer_than_datagram(g):
+    """A header that claims more bytes than were sent: netlink_rcv_skb
+    drops the datagram without an answer, even with NLM_F_ACK (there is no
+    message to answer). So: no reply of any kind for a second, and the
+    socket still answers the next request."""
+    seq = g.send(g.family, CMD_DEL_MB, mac(A_MAC, MB), raw_len=400)
+    g.sock.settimeout(1)
+    try:
+        got = [(k, -struct.unpack_from("=i", b)[0] if k == NLMSG_ERROR
+                else None) for k, _, b in g.replies()]
+    except socket.timeout:
+        got = None
+    finally:
+        g.sock.settimeout(5)
+    if got is not None:
+        print("FAIL: header longer than the datagram (seq %d) was answered:"
+              " %r" % (seq, got))
+        return False
+    err, msg = g.request(CMD_DEL_MB, mac(A_MAC, "02:99:99:99:99:99"))
+    if err != errno.ENOENT or "no middlebox" not in msg:
+        print("FAIL: header longer than the datagram: the next request got"
+              " %s %r" % (errno.errorcode.get(err, err), msg))
+        return False
+    print("ok: header longer than the datagram -> dropped unanswered; the"
+          " next request answered %s %r" % (errno.errorcode[err], msg))
+    return True
+
+
 def cmd_malformed(g):
     before = g.dump()
     failed = 0
     for name, cmd, payload, want, text in MALFORMED:
         err, msg = g.request(cmd, payload)
-        good = err == want and text in msg
-        failed += not good
-        print("%s: %s -> %s %r" % ("ok" if good else "FAIL", name,
-                                   errno.errorcode.get(err, err), msg))
-    # a header that claims more bytes than were sent
-    try:
-        g.send(g.family, CMD_DEL_MB, mac(A_MAC, MB), raw_len=400)
-        err, msg = next((-struct.unpack_from("=i", b)[0], "")
-                        for k, _, b in g.replies() if k == NLMSG_ERROR)
-        print("ok: header longer than the datagram -> %s" %
-              errno.errorcode.get(err, err))
-    except (OSError, StopIteration) as e:
-        print("ok: header longer than the datagram -> %s" % e)
+        failed += not judge(name, err, msg, want, text)
+    failed += not header_longer_than_datagram(g)
     after = g.dump()
     if before != after:
         failed += 1

@@ -47,11 +47,11 @@ check_eq "$before" "$(registry)" "registry after refusals"
 log "# parse errors: exit 2, the bad token quoted, nothing sent"
 expect 2 "52:34:56'" mbadm cmd "R F 52:34:56 10.0.0.1"
 expect 2 "Z'" mbadm cmd "Z $MB"
-expect 2 "" mbadm cmd "R F 01:00:5e:00:00:01 10.0.0.1"
-expect 2 "" mbadm cmd "A $MB M 5 s 12:13:14:15:16:17"
-expect 2 "" mbadm cmd "A $MB M 2 t 1"
-expect 2 "" mbadm cmd "R L $MB 10.0.0.1 2 0.0.0.0 10.0.0.9"
-expect 2 "" mbadm frobnicate
+expect 2 "\`01:00:5e:00:00:01' is multicast" mbadm cmd "R F 01:00:5e:00:00:01 10.0.0.1"
+expect 2 "Missing field \`p'" mbadm cmd "A $MB M 5 s 12:13:14:15:16:17"
+expect 2 "Mask 2 of class M names field t" mbadm cmd "A $MB M 2 t 1"
+expect 2 "Unknown load-balancer type \`2'" mbadm cmd "R L $MB 10.0.0.1 2 0.0.0.0 10.0.0.9"
+expect 2 "Invalid subcommand: \`frobnicate'" mbadm frobnicate
 check_eq "$before" "$(registry)" "registry after parse errors"
 
 log "# a service whose module is not loaded"
