@@ -252,7 +252,7 @@ check: deps
 # VM, mbctl in it, frames dropped at the host's bridge (QEMU in QEMU).
 demo: deps
 	$(MAKE) all
-	MBVISOR_TEST_TIMEOUT=$${MBVISOR_TEST_TIMEOUT:-1500} \
+	MBVISOR_TEST_TIMEOUT=$${MBVISOR_TEST_TIMEOUT:-3000} \
 		tests/vm/run tests/demo.sh tests/vm/t90-middlebox-vm.sh
 
 # Installation: DESTDIR for staging, PREFIX for the programs.
