@@ -46,20 +46,6 @@ stop_hostd()
 
 mb_defer sh -c "kill -9 \$(cat '$dir/hostd.pid' 2>/dev/null) 2>/dev/null"
 
-# expect STATUS TEXT CMD...: CMD exits STATUS and says TEXT
-expect()
-{
-	local want=$1 text=$2 rc=0 out
-
-	shift 2
-	out=$("$@" 2>&1) || rc=$?
-	if [[ $rc -eq $want && $out == *"$text"* ]]; then
-		mb_pass "$* -> $rc: ${out%%$'\n'*}"
-	else
-		mb_fail "$* -> $rc: '$out' (expected $want and '$text')"
-	fi
-}
-
 nrules()
 {
 	mbadm -j show $MB 2>/dev/null | jq -r '.[0].nrules // "none"' || echo none
@@ -67,30 +53,30 @@ nrules()
 
 log "# commands from the guest reach the registry"
 start_hostd
-expect 0 "ok: R F $MB $IP" mbctl --shm "$dir/vm1" -w "@R F $MB $IP@"
+expect_out 0 "ok: R F $MB $IP" mbctl --shm "$dir/vm1" -w "@R F $MB $IP@"
 check_eq "$IP" "$(mb_json $MB .ip)" "registered through the channel"
-expect 0 "ok:" mbctl --shm "$dir/vm1" rule add $MB M 5 s 12:13:14:15:16:17 p 8
+expect_out 0 "ok:" mbctl --shm "$dir/vm1" rule add $MB M 5 s 12:13:14:15:16:17 p 8
 check_eq "M 5 s 12:13:14:15:16:17 p ipv4" "$(rule_json $MB 0 .rule)" "rule added"
-expect 1 "already" mbctl --shm "$dir/vm1" register fw $MB $IP
-expect 1 "already has this rule" mbctl --shm "$dir/vm1" rule add $MB M 5 s 12:13:14:15:16:17 p ipv4
-expect 0 "A $MB M 5 s 12:13:14:15:16:17 p ipv4 # id" mbctl --shm "$dir/vm1" show $MB
-expect 0 "R F $MB $IP" mbctl --shm "$dir/vm1" show $MB
-expect 0 "" mbctl --shm "$dir/vm1" disable $MB
+expect_out 1 "already" mbctl --shm "$dir/vm1" register fw $MB $IP
+expect_out 1 "already has this rule" mbctl --shm "$dir/vm1" rule add $MB M 5 s 12:13:14:15:16:17 p ipv4
+expect_out 0 "A $MB M 5 s 12:13:14:15:16:17 p ipv4 # id" mbctl --shm "$dir/vm1" show $MB
+expect_out 0 "R F $MB $IP" mbctl --shm "$dir/vm1" show $MB
+expect_out 0 "" mbctl --shm "$dir/vm1" disable $MB
 check_eq false "$(mb_json $MB .enabled)" "disabled through the channel"
-expect 0 "" mbctl --shm "$dir/vm1" enable $MB
+expect_out 0 "" mbctl --shm "$dir/vm1" enable $MB
 
 log "# one VM never changes another's offloads"
 before=$(mbadm -j show | jq -c .)
-expect 1 "Permission denied: $MB is not a MAC address of VM \`vm2'" \
+expect_out 1 "Permission denied: $MB is not a MAC address of VM \`vm2'" \
 	mbctl --shm "$dir/vm2" unregister $MB
-expect 1 "Permission denied" mbctl --shm "$dir/vm2" rule add $MB T 4 s 22
-expect 1 "Permission denied" mbctl --shm "$dir/vm2" show $MB
+expect_out 1 "Permission denied" mbctl --shm "$dir/vm2" rule add $MB T 4 s 22
+expect_out 1 "Permission denied" mbctl --shm "$dir/vm2" show $MB
 check_eq "$before" "$(mbadm -j show | jq -c .)" "registry unchanged by vm2"
-expect 0 "ok: R F $MB2" mbctl --shm "$dir/vm2" register fw $MB2 10.0.0.23
+expect_out 0 "ok: R F $MB2" mbctl --shm "$dir/vm2" register fw $MB2 10.0.0.23
 
 log "# counters page"
 mb_wait_for 5 sh -c "mbctl --shm '$dir/vm1' stats $MB | grep -q 'F   enabled'"
-expect 0 "F   enabled       1" mbctl --shm "$dir/vm1" stats $MB
+expect_out 0 "F   enabled       1" mbctl --shm "$dir/vm1" stats $MB
 
 log "# kill -9 during a stream: every command applied exactly once"
 # Each command adds a distinct rule: one applied twice would be refused
@@ -183,7 +169,7 @@ else
 fi
 
 log "# what a VM unregistered stays unregistered"
-expect 0 "ok: X $MB" mbctl --shm "$dir/vm1" unregister $MB
+expect_out 0 "ok: X $MB" mbctl --shm "$dir/vm1" unregister $MB
 mb_unload_modules
 mb_load_modules
 mb_wait_for 30 sh -c "mbadm -j show $MB2 >/dev/null 2>&1" || true
