@@ -121,11 +121,14 @@ check_fail mbadm show "$MB"
 check_ok ping_ok h1 10.0.0.101
 
 log "# mbadm stats and mbadm -j stats count exactly the traffic sent"
-# A new registration starts at zero. h1 alone sends, and permanent
-# neighbour entries on both sides keep unicast ARP out of the counts (mb
-# answers each datagram with an ICMP error, and would probe h1); each is
-# "datagram\n": 9 + 8 (UDP) + 20 (IPv4) + 14 (Ethernet) = 51 bytes at the
-# bridge.
+# A new registration starts at zero. h1 alone sends. Unicast ARP must stay
+# out of the counts: mb answers each datagram with an ICMP error and would
+# probe h1, and the entries h2 and mb hold for each other since the pings
+# above go stale and send unicast probes (42-byte frames; a CI run counted
+# two of them). So every pair that talked to mb gets permanent neighbour
+# entries, and a second passes for a probe already on the wire. Each
+# datagram is "datagram\n": 9 + 8 (UDP) + 20 (IPv4) + 14 (Ethernet) = 51
+# bytes at the bridge.
 FRAME=51
 stat_json()
 {
@@ -137,7 +140,10 @@ stat_text()
 	mbadm stats | awk -v mac="$1" '$1 == mac { $1 = ""; print substr($0, 2) }'
 }
 ip -n h1 neigh replace 10.0.0.100 lladdr $MB dev eth0 nud permanent
+ip -n h2 neigh replace 10.0.0.100 lladdr $MB dev eth0 nud permanent
 ip -n mb neigh replace 10.0.0.1 lladdr $H1 dev eth0 nud permanent
+ip -n mb neigh replace 10.0.0.2 lladdr $H2 dev eth0 nud permanent
+sleep 1
 check_ok mbadm cmd "R F $MB 10.0.0.100"
 check_eq "10.0.0.100 0 0 0 0 0 0" "$(stat_text $MB)" "stats of a new registration"
 check_ok mbadm cmd "A $MB T 8 d 5000"
@@ -168,7 +174,8 @@ check_eq "10.0.0.100 7 $((7 * FRAME)) 3 $((3 * FRAME)) 2 1" "$(stat_text $MB)" \
 check_eq 2 "$(stat_json $MB .disabled_packets)" "-j stats: disabled_packets"
 check_ok mbadm cmd "X $MB"
 check_eq "" "$(stat_text $MB)" "stats: no line once unregistered"
-ip -n h1 neigh del 10.0.0.100 dev eth0
-ip -n mb neigh del 10.0.0.1 dev eth0
+for ns_ip in h1:10.0.0.100 h2:10.0.0.100 mb:10.0.0.1 mb:10.0.0.2; do
+	ip -n "${ns_ip%%:*}" neigh del "${ns_ip#*:}" dev eth0
+done
 
 mb_test_end

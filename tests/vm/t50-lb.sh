@@ -385,6 +385,8 @@ check_eq "b1 10.0.0.1" "$(ip netns exec c1 $PEER connect $VIP 80 1)" \
 	"a connection once the table has room"
 
 log "# an established flow idle longer than tcp_timeout ends"
+# the connection just made closed, but its flow lives tcp_close_timeout on
+mb_wait_for 20 no_flows || mb_fail "the closed connection's flow is still in the table"
 hold_start $T/h5 c1 1
 check_eq 1 "$(mbadm -j flows | jq length)" "flows"
 nf=$(lbstat no_flow)
