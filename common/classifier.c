@@ -8,7 +8,8 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
-#define mbc_zalloc(size)	kvzalloc(size, GFP_KERNEL)
+/* charged to the requester's memory cgroup, as all of mbstate's state */
+#define mbc_zalloc(size)	kvzalloc(size, GFP_KERNEL_ACCOUNT)
 #define mbc_release(p)		kvfree(p)
 #define mbc_sort(base, n, size, cmp) sort(base, n, size, cmp, NULL)
 #define mbc_htonl(x)		cpu_to_be32(x)
@@ -298,7 +299,8 @@ static __u32 mbc_pow2(__u32 n)
 }
 
 struct mbc_table *mbc_build(const struct mb_rule *const *rules, __u32 n,
-			    __u32 seed, __u32 max_entries, const char **err)
+			    __u32 seed, const struct mbc_limits *lim,
+			    enum mbc_over *over)
 {
 	struct mbc_tmp *tmp;
 	struct mbc_table *t = NULL;
@@ -306,11 +308,11 @@ struct mbc_table *mbc_build(const struct mb_rule *const *rules, __u32 n,
 	__u32 i, e, s, n_sub = 0, n_buckets = 0;
 	size_t size;
 
-	*err = NULL;
+	*over = MBC_OVER_NONE;
 	for (i = 0; i < n; i++)
 		total += mbc_rule_entries(rules[i]);
-	if (total > max_entries) {
-		*err = "the rules expand to more classifier entries than allowed (see max_entries)";
+	if (total > lim->max_entries) {
+		*over = MBC_OVER_ENTRIES;
 		return NULL;
 	}
 
@@ -327,6 +329,10 @@ struct mbc_table *mbc_build(const struct mb_rule *const *rules, __u32 n,
 			;
 		n_sub++;
 		n_buckets += mbc_pow2(i - e);
+	}
+	if (n_sub > lim->max_subtables) {
+		*over = MBC_OVER_SUBTABLES;
+		goto out;
 	}
 
 	size = sizeof(*t) + n_sub * sizeof(struct mbc_subtable) +

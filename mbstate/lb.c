@@ -72,11 +72,11 @@ static void mbstate_lb_be_free_rcu(struct rcu_head *head)
 
 static struct mblb_backend *mbstate_lb_be_new(__be32 ip, const u8 *mb_mac)
 {
-	struct mblb_backend *be = kzalloc(sizeof(*be), GFP_KERNEL);
+	struct mblb_backend *be = kzalloc(sizeof(*be), MBSTATE_GFP);
 
 	if (!be)
 		return NULL;
-	be->stats = netdev_alloc_pcpu_stats(struct mblb_be_pcpu);
+	be->stats = mbstate_alloc_pcpu_stats(struct mblb_be_pcpu);
 	if (!be->stats) {
 		kfree(be);
 		return NULL;
@@ -261,11 +261,11 @@ int mbstate_lb_set(struct mbstate_net *mn, struct mb_entry *mb,
 	int ret = -ENOMEM;
 
 	lockdep_assert_held(&mbstate_mutex);
-	conf = kzalloc(struct_size(conf, be, req->n), GFP_KERNEL);
+	conf = kzalloc(struct_size(conf, be, req->n), MBSTATE_GFP);
 	if (!conf)
 		goto fail;
 	conf->table = kvmalloc_array(MB_MAGLEV_SIZE, sizeof(*conf->table),
-				     GFP_KERNEL);
+				     MBSTATE_GFP);
 	scratch = kmalloc(sizeof(*scratch), GFP_KERNEL);
 	mbe = kmalloc_array(max(req->n, 1U), sizeof(*mbe), GFP_KERNEL);
 	if (!conf->table || !scratch || !mbe)

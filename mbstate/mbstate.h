@@ -13,6 +13,19 @@ extern struct mutex mbstate_mutex;
 extern unsigned int max_middleboxes;
 extern unsigned int max_rules;
 extern unsigned int max_entries;
+extern unsigned int max_subtables;
+
+/*
+ * Everything a request leaves behind (middleboxes, rules, their per-CPU
+ * counters, rule sets and classifier tables, load-balancer configurations)
+ * is charged to the memory cgroup of the task that sent the request: an
+ * administrator's shell, or the mbhostd@ unit of a VM. The registry's own
+ * limits are per namespace, and a user namespace makes namespaces cheap
+ * (docs/SECURITY.md, W2); the cgroup bounds the total.
+ */
+#define MBSTATE_GFP		GFP_KERNEL_ACCOUNT
+#define mbstate_alloc_pcpu_stats(type) \
+	__netdev_alloc_pcpu_stats(type, MBSTATE_GFP)
 
 #define mbstate_deref(p) \
 	rcu_dereference_protected(p, lockdep_is_held(&mbstate_mutex))

@@ -31,6 +31,17 @@ module_param(max_entries, uint, 0644);
 MODULE_PARM_DESC(max_entries,
 		 "Classifier entries per middlebox, after port ranges are expanded (1000000)");
 
+/*
+ * Each subtable (distinct mask) costs every frame addressed to the
+ * middlebox one masked hash probe: this bounds a lookup, whatever rules
+ * were added (docs/SECURITY.md, W1). One T rule with a source and a
+ * destination port range needs up to 225.
+ */
+unsigned int max_subtables = 256;
+module_param(max_subtables, uint, 0644);
+MODULE_PARM_DESC(max_subtables,
+		 "Classifier subtables (distinct masks) per middlebox: bounds the cost of a lookup (256)");
+
 static unsigned int mbstate_net_id __read_mostly;
 static LIST_HEAD(mbstate_nets);		/* every mbstate_net, under mutex */
 static unsigned long mbstate_services;	/* offloads loaded, under mutex */
@@ -146,10 +157,10 @@ struct mbfw_rule *mbstate_rule_new(struct mb_entry *mb,
 	struct mbfw_rule *rule;
 
 	BUILD_BUG_ON(offsetof(struct mbfw_rule, r) != 0);
-	rule = kzalloc(sizeof(*rule), GFP_KERNEL);
+	rule = kzalloc(sizeof(*rule), MBSTATE_GFP);
 	if (!rule)
 		return NULL;
-	rule->ctr = netdev_alloc_pcpu_stats(struct mb_rule_pcpu);
+	rule->ctr = mbstate_alloc_pcpu_stats(struct mb_rule_pcpu);
 	if (!rule->ctr) {
 		kfree(rule);
 		return NULL;
@@ -215,29 +226,36 @@ int mbstate_fw_replace(struct mb_entry *mb, struct mbfw_rule **rules, u32 n,
 		       struct netlink_ext_ack *extack)
 {
 	struct mbfw_ruleset *old = mbstate_deref(mb->fw), *rs = NULL;
-	const char *why = NULL;
+	struct mbc_limits lim = {
+		.max_entries = READ_ONCE(max_entries),
+		.max_subtables = READ_ONCE(max_subtables),
+	};
+	enum mbc_over over;
 
 	lockdep_assert_held(&mbstate_mutex);
 	if (n) {
-		rs = kzalloc(sizeof(*rs), GFP_KERNEL);
+		rs = kzalloc(sizeof(*rs), MBSTATE_GFP);
 		if (!rs)
 			goto nomem;
-		rs->rules = kvmalloc_array(n, sizeof(*rs->rules), GFP_KERNEL);
+		rs->rules = kvmalloc_array(n, sizeof(*rs->rules), MBSTATE_GFP);
 		if (!rs->rules)
 			goto nomem;
 		memcpy(rs->rules, rules, n * sizeof(*rules));
 		rs->n_rules = n;
 		rs->table = mbc_build((const struct mb_rule *const *)rules, n,
-				      get_random_u32(), READ_ONCE(max_entries), &why);
+				      get_random_u32(), &lim, &over);
 		if (!rs->table) {
-			if (why) {
+			if (over == MBC_OVER_NONE)
+				goto nomem;
+			if (over == MBC_OVER_ENTRIES)
 				NL_SET_ERR_MSG(extack,
 					       "rules expand to more classifier entries than the module parameter max_entries allows");
-				kvfree(rs->rules);
-				kfree(rs);
-				return -E2BIG;
-			}
-			goto nomem;
+			else
+				NL_SET_ERR_MSG(extack,
+					       "rules need more distinct masks (classifier subtables) than the module parameter max_subtables allows");
+			kvfree(rs->rules);
+			kfree(rs);
+			return -E2BIG;
 		}
 		rs->n_entries = rs->table->n_entries;
 	}
@@ -272,11 +290,11 @@ struct mb_entry *mbstate_mb_new(struct mbstate_net *mn, const u8 *mac,
 	struct mb_entry *mb;
 
 	lockdep_assert_held(&mbstate_mutex);
-	mb = kzalloc(sizeof(*mb), GFP_KERNEL);
+	mb = kzalloc(sizeof(*mb), MBSTATE_GFP);
 	if (!mb)
 		return NULL;
-	mb->stats = netdev_alloc_pcpu_stats(struct mb_pcpu_stats);
-	mb->lb_stats = netdev_alloc_pcpu_stats(struct mb_lb_pcpu_stats);
+	mb->stats = mbstate_alloc_pcpu_stats(struct mb_pcpu_stats);
+	mb->lb_stats = mbstate_alloc_pcpu_stats(struct mb_lb_pcpu_stats);
 	if (!mb->stats || !mb->lb_stats) {
 		free_percpu(mb->stats);
 		free_percpu(mb->lb_stats);

@@ -179,11 +179,31 @@ unsigned int mbc_rule_entries(const struct mb_rule *r);
 bool mb_rule_selects(const struct mb_rule *sel, const struct mb_rule *r);
 
 /*
- * Builds a table for @n rules. Returns NULL on allocation failure, or if
- * the rules expand to more than @max_entries entries (then *@err says so).
+ * Bounds on one table. Memory grows with the entries; the cost of a lookup
+ * grows with the subtables (one masked hash probe each), and distinct
+ * masks are what a hostile rule set multiplies ("tuple space explosion",
+ * docs/SECURITY.md W1): one T rule with two full port ranges alone needs
+ * 225 of them.
+ */
+struct mbc_limits {
+	__u32 max_entries;
+	__u32 max_subtables;
+};
+
+enum mbc_over {
+	MBC_OVER_NONE,
+	MBC_OVER_ENTRIES,
+	MBC_OVER_SUBTABLES,
+};
+
+/*
+ * Builds a table for @n rules. Returns NULL on allocation failure (then
+ * *@over is MBC_OVER_NONE), or if the table would pass a bound of @lim
+ * (then *@over says which).
  */
 struct mbc_table *mbc_build(const struct mb_rule *const *rules, __u32 n,
-			    __u32 seed, __u32 max_entries, const char **err);
+			    __u32 seed, const struct mbc_limits *lim,
+			    enum mbc_over *over);
 void mbc_free(struct mbc_table *t);
 
 #endif /* _MBVISOR_CLASSIFIER_H */

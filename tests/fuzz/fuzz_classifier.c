@@ -16,7 +16,8 @@
  *  - mb_rule_normalize() accepts exactly the rules naive_rule_valid() does,
  *    and is idempotent; mbc_rule_entries() is 1..MBC_MAX_RULE_ENTRIES;
  *  - mbc_build() over the valid rules refuses (with a reason) exactly when
- *    their entries exceed the limit, and otherwise holds all of them;
+ *    their entries exceed the limit, and otherwise holds all of them; with
+ *    max_subtables one short of the subtables it built, it refuses;
  *  - for every frame (in a heap buffer of exactly its length):
  *    mbc_lookup() of mb_key_from_frame() returns a rule that the naive
  *    matcher says matches (checked on the rule as decoded, before it was
@@ -232,8 +233,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned int want, n = 0, i;
 	const uint8_t *b, *frame;
 	struct mbc_table *t;
+	struct mbc_limits lim = { MAX_ENTRIES, UINT32_MAX };
 	uint64_t total = 0;
-	const char *err;
+	enum mbc_over over;
 	uint32_t seed;
 
 	if (!(b = take(&in, 5)))
@@ -276,15 +278,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(mb_rule_selects(&norm[i], &norm[i]));
 	}
 
-	err = NULL;
-	t = mbc_build(ptr, n, seed, MAX_ENTRIES, &err);
+	t = mbc_build(ptr, n, seed, &lim, &over);
 	if (total > MAX_ENTRIES) {
-		CHECK(!t && err);
+		CHECK(!t && over == MBC_OVER_ENTRIES);
 		return 0;
 	}
-	CHECK(t && !err);
+	CHECK(t && over == MBC_OVER_NONE);
 	CHECK(t->n_entries == total);
 	CHECK(t->n_subtables <= t->n_entries);
+	if (t->n_subtables) {
+		/* one subtable short of what it needs: refused, and said why */
+		lim.max_subtables = t->n_subtables - 1;
+		CHECK(!mbc_build(ptr, n, seed, &lim, &over) &&
+		      over == MBC_OVER_SUBTABLES);
+	}
 
 	for (i = 0; i < n; i++) {
 		struct mb_key k;

@@ -64,15 +64,16 @@ static int lookup_frame(const struct mbc_table *t, const uint8_t *f,
 static struct mbc_table *build(struct mb_rule *rules, unsigned int n)
 {
 	const struct mb_rule **p = calloc(n ? n : 1, sizeof(*p));
+	const struct mbc_limits lim = { 10000000, 1000000 };
 	struct mbc_table *t;
-	const char *err;
+	enum mbc_over over;
 	unsigned int i;
 
 	for (i = 0; i < n; i++) {
 		assert_null(mb_rule_normalize(&rules[i]));
 		p[i] = &rules[i];
 	}
-	t = mbc_build(p, n, 12345, 10000000, &err);
+	t = mbc_build(p, n, 12345, &lim, &over);
 	assert_non_null(t);
 	free(p);
 	return t;
@@ -262,14 +263,49 @@ static void test_max_entries(void **state)
 			     .sport_min = 1, .sport_max = 65534,
 			     .dport_min = 1, .dport_max = 65534 };
 	const struct mb_rule *p = &r;
-	const char *err = NULL;
+	struct mbc_limits lim = { .max_entries = 1799, .max_subtables = 1000 };
+	struct mbc_table *t;
+	enum mbc_over over;
 
 	(void)state;
 	assert_null(mb_rule_normalize(&r));
 	/* 30 * 30 blocks, twice for TCP and UDP */
 	assert_int_equal(mbc_rule_entries(&r), 1800);
-	assert_null(mbc_build(&p, 1, 1, 1000, &err));
-	assert_non_null(err);
+	assert_null(mbc_build(&p, 1, 1, &lim, &over));
+	assert_int_equal(over, MBC_OVER_ENTRIES);
+	lim.max_entries = 1800;
+	t = mbc_build(&p, 1, 1, &lim, &over);
+	assert_non_null(t);
+	assert_int_equal(over, MBC_OVER_NONE);
+	assert_int_equal(t->n_entries, 1800);
+	mbc_free(t);
+}
+
+/*
+ * W1: the same rule needs 15 block sizes on each side, so 225 distinct
+ * masks (TCP and UDP share them): max_subtables refuses it at 224 and
+ * builds it at 225.
+ */
+static void test_max_subtables(void **state)
+{
+	struct mb_rule r = { .cls = MBSTATE_CLASS_TP,
+			     .fields = MBSTATE_FIELD_S | MBSTATE_FIELD_D,
+			     .sport_min = 1, .sport_max = 65534,
+			     .dport_min = 1, .dport_max = 65534 };
+	const struct mb_rule *p = &r;
+	struct mbc_limits lim = { .max_entries = 10000, .max_subtables = 224 };
+	struct mbc_table *t;
+	enum mbc_over over;
+
+	(void)state;
+	assert_null(mb_rule_normalize(&r));
+	assert_null(mbc_build(&p, 1, 1, &lim, &over));
+	assert_int_equal(over, MBC_OVER_SUBTABLES);
+	lim.max_subtables = 225;
+	t = mbc_build(&p, 1, 1, &lim, &over);
+	assert_non_null(t);
+	assert_int_equal(t->n_subtables, 225);
+	mbc_free(t);
 }
 
 static void test_normalize(void **state)
@@ -435,6 +471,7 @@ int main(void)
 		cmocka_unit_test(test_port_ranges_exhaustive),
 		cmocka_unit_test(test_many_rules_one_subtable),
 		cmocka_unit_test(test_max_entries),
+		cmocka_unit_test(test_max_subtables),
 		cmocka_unit_test(test_normalize),
 		cmocka_unit_test(test_selectors),
 		cmocka_unit_test(test_differential),

@@ -86,8 +86,24 @@ check_eq "1 2 3" "$(mbadm -j show $MB | jq -r '[.[0].rules[].rule] | map(split("
 printf 'A %s T 8 d %d\n' $MB 10 $MB 11 >/tmp/two
 check_ok mbadm replace $MB /tmp/two
 check_eq 2 "$(mb_json $MB '.rules | length')" "rules after replace"
-echo "$old_mbs" >$P/max_middleboxes
 echo "$old_rules" >$P/max_rules
+# W1: distinct masks bound a lookup. d 10 and d 11 share one mask; the
+# 1024-port block is a second, the 256-port block would be a third.
+old_sub=$(cat $P/max_subtables) old_entries=$(cat $P/max_entries)
+check_eq 256 "$old_sub" "max_subtables by default"
+echo 2 >$P/max_subtables
+check_ok mbadm cmd "A $MB T 8 d 1024-2047"
+expect 1 "max_subtables" mbadm cmd "A $MB T 8 d 512-767"
+check_eq "10 11 1024-2047" "$(mbadm -j show $MB | jq -r '[.[0].rules[].rule] | map(split(" ")[-1]) | join(" ")')" \
+	"rule set unchanged by the refused add"
+# each of the three expands to a TCP and a UDP entry
+echo 6 >$P/max_entries
+expect 1 "max_entries" mbadm cmd "A $MB T 8 d 12"
+check_eq 3 "$(mb_json $MB '.rules | length')" "rules after the refusal by max_entries"
+echo "$old_sub" >$P/max_subtables
+echo "$old_entries" >$P/max_entries
+check_ok mbadm cmd "A $MB T 8 d 512-767"
+echo "$old_mbs" >$P/max_middleboxes
 
 log "# batch: many rules in few messages"
 for i in $(seq 1 2000); do echo "A $MB2 T 8 d $i"; done >/tmp/batch
@@ -111,6 +127,32 @@ check_ok grep -q "R F $MB3 10.0.0.3" /tmp/monitor
 check_ok grep -q "A $MB3 M 4 s 12:13:14:15:16:17" /tmp/monitor
 check_ok grep -q "D $MB3" /tmp/monitor
 check_ok grep -q "X $MB3" /tmp/monitor
+
+log "# W2: what a request leaves in the kernel is charged to its sender's memory cgroup"
+# mbhostd runs one unit (a cgroup) per VM, so MemoryMax= there bounds what
+# a guest can make the kernel keep. The rules' per-CPU counters are the
+# exact part: 2,000 rules of 16 bytes per CPU.
+CG=/sys/fs/cgroup
+mountpoint -q $CG || mount -t cgroup2 none $CG
+echo +memory >$CG/cgroup.subtree_control
+mkdir -p $CG/mbtest
+memstat()
+{
+	awk -v k="$1" '$1 == k { print $2 }' $CG/mbtest/memory.stat
+}
+pcpu0=$(memstat percpu) slab0=$(memstat slab_unreclaimable)
+for i in $(seq 1 2000); do echo "A $MB3 T 8 d $i"; done >/tmp/batch3
+check_ok sh -c "echo \$\$ >$CG/mbtest/cgroup.procs && mbadm cmd 'R F $MB3 10.0.0.3' && mbadm batch /tmp/batch3"
+check_eq 2000 "$(mb_json $MB3 '.rules | length')" "rules added from the cgroup"
+check_ge $((pcpu0 + 2000 * 16 * $(nproc))) "$(memstat percpu)" "per-CPU bytes charged to the cgroup"
+check_ge $((slab0 + 2000 * 64)) "$(memstat slab_unreclaimable)" "slab bytes charged to the cgroup"
+check_ok mbadm cmd "X $MB3"
+percpu_back()
+{
+	(($(memstat percpu) < pcpu0 + 2000 * 16))
+}
+mb_wait_for 10 percpu_back || mb_fail "per-CPU charge not given back after X: $(memstat percpu) (was $pcpu0)"
+check_ok rmdir $CG/mbtest
 
 log "# the registry is per network namespace"
 ns_create other
