@@ -32,6 +32,20 @@
 # netrx_C (NET_RX softirqs run, /proc/softirqs). Rounds: MBVISOR_BENCH_ROUNDS,
 # at most 3 (a round is three floods of 10 s), the contenders in reverse
 # order every other round. One nested boot for all rounds.
+#
+# The same VM also times the control plane (benchmark issue, part 4): the
+# time from mbctl to the rule being active, through its ivshmem-doorbell
+# device (mbhostd woken by the doorbell, the VM by an interrupt) and
+# through a second device, ivshmem-plain, that a second mbhostd polls
+# (--poll-min 1 --poll-max 100 ms, its defaults; the VM polls for the
+# answer). mbctl returns when the host answered, and the host answers after
+# mbstate acknowledged the rule, which it publishes before acknowledging:
+# the rule is active then. MBVISOR_BENCH_CTL_ROUNDS (10) add/delete pairs
+# per channel, alternating, and as many runs of `mbctl --version` (what a
+# fork and exec of mbctl costs by itself in the VM). Figures, ms:
+# ctl_doorbell_ms, ctl_poll_ms, ctl_exec_ms (samples with exp "control").
+#
+#   mbhostd --vm mbvm-poll --shm /dev/shm/mbvm-poll <== ivshmem-plain ==> mbctl
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../../tests/lib.sh
 source "$MBVISOR_ROOT/tests/lib.sh"
@@ -84,6 +98,16 @@ ip link set pg0 up
 
 log "# mbhostd and the middlebox VM (nested boot: minutes)"
 mbvm_hostd "$MB" || bench_die "mbhostd did not start"
+CTL_ROUNDS=${MBVISOR_BENCH_CTL_ROUNDS:-10}
+[[ $CTL_ROUNDS =~ ^[0-9]+$ ]] || bench_die "bad MBVISOR_BENCH_CTL_ROUNDS '$CTL_ROUNDS'"
+export MBVISOR_CTL_ROUNDS=$CTL_ROUNDS
+POLL_SHM=/dev/shm/mbvm-poll
+truncate -s 1M "$POLL_SHM"
+mb_defer rm -f "$POLL_SHM"
+setsid mbhostd --state-dir "$MBVM_DIR/state-poll" --vm mbvm-poll \
+	--shm "$POLL_SHM" --mac "$MB" </dev/null >>"$MBVM_DIR/hostd-poll.log" 2>&1 &
+echo $! >"$MBVM_DIR/hostd-poll.pid"
+mb_defer sh -c "kill \$(cat '$MBVM_DIR/hostd-poll.pid') 2>/dev/null"
 export MBVISOR_IRQ_ROUNDS=$rounds
 # Rounds of the throughput contenders with this VM as the middlebox (below,
 # at most 2: the nested VM is slow to forward);
@@ -94,7 +118,9 @@ export MBVISOR_VMTP_ROUNDS=$VMTP_ROUNDS
 # alone took 20 minutes and more on a loaded 2-core machine.
 export MBVM_TIMEOUT=${MBVM_TIMEOUT:-2400}
 t0=$SECONDS
-mbvm_start "$MBVISOR_ROOT/bench/vm/mbvm/irq-middlebox.sh"
+mbvm_start "$MBVISOR_ROOT/bench/vm/mbvm/irq-middlebox.sh" \
+	-object "memory-backend-file,id=pollmem,share=on,mem-path=$POLL_SHM,size=1M" \
+	-device ivshmem-plain,memdev=pollmem
 c=$(mbvm_wait setup 2700) || bench_die "the middlebox VM did not come up"
 log "middlebox VM up after $((SECONDS - t0)) s (guest clock); its NIC: $c"
 bench_meta irq_nested_boot_secs $((SECONDS - t0))
@@ -133,6 +159,24 @@ for ((r = 1; r <= rounds; r++)); do
 		bench_sample "lost_$k" "$r" "$(per10k "$lost")"
 	done
 done
+
+# ---- part 4: from mbctl to an active rule, doorbell vs. polling ----
+if ((CTL_ROUNDS > 0)); then
+	log "# control plane: mbctl to an active rule, doorbell vs. polling"
+	if mbvm_wait ctl-done 1800 >/dev/null; then
+		while read -r r exec_ms db_ms poll_ms; do
+			BENCH_EXP=control bench_sample ctl_exec_ms "$r" "$exec_ms"
+			BENCH_EXP=control bench_sample ctl_doorbell_ms "$r" "$db_ms"
+			BENCH_EXP=control bench_sample ctl_poll_ms "$r" "$poll_ms"
+		done <"$MBVM_RES/ctl.txt"
+		bench_meta ctl_latency "measured, $CTL_ROUNDS rounds"
+	else
+		log "control plane latency: not measured (see above)"
+		bench_meta ctl_latency "failed (see the run's log)"
+	fi
+	log "polling mbhostd: $(tail -n 3 "$MBVM_DIR/hostd-poll.log" | paste -sd ' ')"
+	mbvm_go ctl-done
+fi
 
 # ---- the throughput experiment with this VM as the middlebox ----
 #

@@ -17,6 +17,10 @@
 #   mbvm_phase rR-C-after   the counters again
 #   takes the contender down
 #
+# Then it times MBVISOR_CTL_ROUNDS add/delete pairs of a rule through each
+# of its two channels, the ivshmem-doorbell device and the ivshmem-plain one
+# whose mbhostd polls (bench/vm/interrupts.sh, part 4), into ctl.txt.
+#
 # Then, if MBVISOR_VMTP_ROUNDS is above 0, it is the middlebox of the
 # throughput contenders that bench/vm/interrupts.sh runs with a VM: IPVS
 # (NAT) to the backend 10.0.0.11 for 10.0.0.100 ports 5201 and 80.
@@ -108,6 +112,63 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		down "$c"
 	done
 done
+
+# Part 4: time from mbctl to the rule being active (mbctl returns with the
+# host's answer, sent once mbstate has published the rule), per channel.
+# EPOCHREALTIME: no fork for the clock. ms of one mbctl: usec/1000 with 3
+# decimals. Each round times an add and its delete on both channels (the
+# order alternating) and one `mbctl --version`; its figure is their mean.
+ctl_dev()
+{
+	local d
+
+	for d in /dev/mbshm*; do
+		[[ $(mbctl -d "$d" -r 2>/dev/null) == *"host: $1"* ]] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+# ctl_us CMD...: microseconds CMD took; fails if CMD failed
+ctl_us()
+{
+	local t0 t1
+
+	t0=${EPOCHREALTIME/./}
+	"$@" >/dev/null || return 1
+	t1=${EPOCHREALTIME/./}
+	echo $((t1 - t0))
+}
+
+ms()
+{
+	printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
+}
+
+CTL_ROUNDS=${MBVISOR_CTL_ROUNDS:-0}
+if ((CTL_ROUNDS > 0)); then
+	log "# control plane: mbctl to an active rule, doorbell vs. polling"
+	db=$(ctl_dev doorbell) || mb_fail "no ivshmem device with a doorbell host"
+	poll=$(ctl_dev "polling the ring") || mb_fail "no ivshmem device with a polling host"
+	log "doorbell: $db, polling: $poll"
+	: >"$MBVISOR_RESULTS/ctl.txt"
+	for ((r = 1; r <= CTL_ROUNDS && MB_FAILED == 0; r++)); do
+		devs=("$db" "$poll")
+		((r % 2)) || devs=("$poll" "$db")
+		declare -A sum=()
+		for d in "${devs[@]}"; do
+			a=$(ctl_us mbctl -q -d "$d" -w "@A $MB T 4 d 4000@") ||
+				{ mb_fail "mbctl add through $d"; break; }
+			b=$(ctl_us mbctl -q -d "$d" -w "@D $MB T 4 d 4000@") ||
+				{ mb_fail "mbctl delete through $d"; break; }
+			sum[$d]=$(((a + b) / 2))
+		done
+		e=$(ctl_us mbctl --version) || mb_fail "mbctl --version"
+		((MB_FAILED == 0)) || break
+		echo "$r $(ms "$e") $(ms "${sum[$db]}") $(ms "${sum[$poll]}")" >>"$MBVISOR_RESULTS/ctl.txt"
+	done
+	cat "$MBVISOR_RESULTS/ctl.txt"
+	mbvm_phase ctl-done 1800
+fi
 
 # The throughput experiment's contenders with this VM as the middlebox
 # (bench/vm/interrupts.sh, vm_throughput): it forwards with IPVS itself.
