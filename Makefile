@@ -190,16 +190,13 @@ e2e-ivshmem: all bin/fakeguest
 	tests/host/ivshmem-e2e.sh
 
 # The faults and load tests of the reliability issue (docs/SECURITY.md
-# section 4): `make vm-check-faults` runs them. Those in FAULT_PENDING have
-# not passed a whole run yet and stay out of vm-check until they have.
+# section 4), part of vm-check; `make vm-check-faults` runs them alone.
 FAULT_TESTS := tests/vm/t65-sigkill-stream.sh tests/vm/t66-reload50.sh \
 	tests/vm/t67-bridge-churn.sh tests/vm/t68-atomic-swap.sh
-FAULT_PENDING := tests/vm/t65-sigkill-stream.sh tests/vm/t66-reload50.sh \
-	tests/vm/t68-atomic-swap.sh
 # The middlebox VM inside the test VM (QEMU in QEMU): its own boot, so that
 # its long nested boot has the guest to itself.
 NESTED_TESTS := tests/vm/t90-middlebox-vm.sh
-VM_TESTS ?= tests/vm/selftest.sh $(filter-out $(FAULT_PENDING) $(NESTED_TESTS),$(sort $(wildcard tests/vm/t[0-9]*.sh)))
+VM_TESTS ?= tests/vm/selftest.sh $(filter-out $(NESTED_TESTS),$(sort $(wildcard tests/vm/t[0-9]*.sh)))
 
 # t80-deploy builds the modules with DKMS inside the guest: minutes under TCG
 vm-check: all deb bin/fakeguest bin/swapper

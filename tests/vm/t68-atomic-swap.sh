@@ -4,7 +4,8 @@
 # A middlebox's rule set replaced thousands of times (mbadm replace),
 # alternating between two sets, while a marker flow runs: every frame must
 # be judged by a whole old or a whole new set, never by a mix, a gap or
-# both. Counted per frame.
+# both. Counted per frame. Then the same for a load balancer's
+# configuration, alternating between two backends (see its part below).
 #
 # The flow: pktgen frames to the middlebox, UDP destination ports 5000,
 # 5001, 5002 in turn (e, o and k frames), each with pktgen's sequence
@@ -176,4 +177,103 @@ fi
 check_ge $((swaps / 2)) "$changes" "replaces seen by the flow"
 check_eq "$(v kframes)" "$(v kcount)" "k frames sent = K's counter, kept by $swaps replaces"
 log "FIGURES: replaces $swaps in ${secs} s, frames $sent: judged by A $(v judged_A) e/o + by B $(v judged_B) e/o + $(v kframes) k (K's counter $(v kcount)), set changes seen in the flow $changes (<= $swaps), mixed: $((changes > swaps ? changes - swaps : 0)), k frames passed: $arr_k"
+log "# the load balancer: $SWAPS replaces of its configuration, backend b1 and b3 in turn"
+# Every frame is a new flow (pktgen counts the UDP source port up, 1 to
+# 60,000), so none is pinned to a backend by an earlier frame: each one is
+# sent wherever the configuration of that instant says. A whole
+# configuration sends a frame, rewritten, to b1 (10.0.0.11, its MAC) or to
+# b3; a frame that reached neither (left to the middlebox, lost, or sent
+# with one backend's address and the other's MAC, which its stack drops)
+# is missing from both receivers. Checked: every frame sent arrived at
+# exactly one backend, and in sequence order the backend changes at most
+# once per replace.
+LB=52:34:56:00:68:23
+VIP=10.0.0.101
+B1=02:00:00:00:00:11
+B3=02:00:00:00:00:13
+mb_add_host b1 $B1 10.0.0.11/24
+mb_add_host b3 $B3 10.0.0.13/24
+bridge fdb replace $B1 dev "$(mb_port b1)" master static
+bridge fdb replace $B3 dev "$(mb_port b3)" master static
+printf 'R L %s %s 0 0.0.0.0 10.0.0.11 mac %s\n' $LB $VIP $B1 >"$dir/L1"
+printf 'R L %s %s 0 0.0.0.0 10.0.0.13 mac %s\n' $LB $VIP $B3 >"$dir/L3"
+check_ok mbadm replace $LB "$dir/L1"
+ip netns exec b1 python3 "$(dirname "$0")/swaprecv.py" "$dir/recv-b1" 7000 &
+recv1=$!
+mb_defer kill "$recv1"
+ip netns exec b3 python3 "$(dirname "$0")/swaprecv.py" "$dir/recv-b3" 7000 &
+recv3=$!
+mb_defer kill "$recv3"
+sleep 2
+echo rem_device_all >$PG/kpktgend_0
+echo add_device pg0 >$PG/kpktgend_0
+for line in "count 0" "pkt_size 60" "delay 1000000" "dst_mac $LB" \
+	"dst_min $VIP" "dst_max $VIP" "src_min 10.0.0.9" "src_max 10.0.0.9" \
+	"udp_src_min 1" "udp_src_max 60000" "udp_dst_min 7000" "udp_dst_max 7000"; do
+	echo "$line" >$PG/pg0
+done
+# no flow of this run ages out before it is counted
+echo 600 >/sys/module/mblb/parameters/udp_timeout
+flows0=$(mbadm -j flows $LB | jq length)
+echo start >$PG/pgctrl &
+pg=$!
+sleep 1
+t0=$SECONDS
+out=$(swapper $LB "$dir/L3" "$dir/L1" "$SWAPS" "$GAP_US" 2>&1) || true
+lsecs=$((SECONDS - t0))
+log "swapper: $out"
+read -r _ lswaps _ lfailed <<<"$(tail -n 1 <<<"$out")"
+sleep 1
+echo stop >$PG/pgctrl
+wait $pg 2>/dev/null || true
+check_eq 0 "$lfailed" "load-balancer replaces refused"
+check_eq "$SWAPS" "$lswaps" "load-balancer replaces done in ${lsecs} s"
+sleep 2
+kill "$recv1" "$recv3"
+wait "$recv1" "$recv3" 2>/dev/null || true
+lsent=$(sed -n 's/.*pkts-sofar: \([0-9]*\).*/\1/p' $PG/pg0)
+lnext=$(sed -n 's/.*seq_num: \([0-9]*\).*/\1/p' $PG/pg0)
+python3 - "$dir/recv-b1" "$dir/recv-b3" "$lsent" "$lnext" >"$dir/lverdict" <<'EOF'
+import sys
+b1, b3, sent, nxt = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+first, last = nxt - sent, nxt - 1
+where, twice, other = {}, 0, 0
+for name, path in (("b1", b1), ("b3", b3)):
+    for line in open(path):
+        a, b = line.split()
+        if a == "other":
+            other += int(b)
+            continue
+        s = int(b)
+        if s in where:
+            twice += 1
+        where[s] = name
+seq = [where[s] for s in range(first, last + 1) if s in where]
+print("b1", seq.count("b1"))
+print("b3", seq.count("b3"))
+print("missing", sum(1 for s in range(first, last + 1) if s not in where))
+print("twice", twice)
+print("outside", sum(1 for s in where if not first <= s <= last))
+print("other", other)
+print("changes", sum(1 for x, y in zip(seq, seq[1:]) if x != y))
+EOF
+lv()
+{
+	awk -v k="$1" '$1 == k { print $2 }' "$dir/lverdict"
+}
+log "pktgen sent $lsent; b1 got $(lv b1), b3 got $(lv b3), other datagrams $(lv other)"
+check_eq 0 "$(lv missing)" "frames that reached neither backend"
+check_eq 0 "$(lv twice)" "frames that reached both"
+check_eq 0 "$(lv outside)" "arrivals outside the flow's sequence numbers"
+check_ge 1000 "$(lv b1)" "frames sent to b1"
+check_ge 1000 "$(lv b3)" "frames sent to b3"
+lchanges=$(lv changes)
+if ((lchanges <= lswaps)); then
+	mb_pass "the backend changed $lchanges times in sequence order, for $lswaps replaces"
+else
+	mb_fail "the backend changed $lchanges times for $lswaps replaces: frames saw a mix"
+fi
+check_ge $((lswaps / 2)) "$lchanges" "replaces seen by the flow"
+check_ge $((flows0 + lsent)) "$(mbadm -j flows $LB | jq length)" "flows: one per frame"
+log "FIGURES: load-balancer replaces $lswaps in ${lsecs} s, frames $lsent: to b1 $(lv b1) + to b3 $(lv b3), missing $(lv missing), at both $(lv twice), backend changes seen in the flow $lchanges (<= $lswaps)"
 mb_test_end
