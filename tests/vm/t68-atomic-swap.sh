@@ -38,6 +38,15 @@ set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/mb.sh"
 
+# bound NS PORT: a socket in NS listens on UDP PORT. The flow must not
+# start before the receiver's sockets are bound: python starting took
+# more than 2 s on a loaded machine, and the first frames went to no
+# socket (counted in Udp NoPorts, missing from the receiver's list).
+bound()
+{
+	ip netns exec "$1" ss -Hlun "sport = :$2" | grep -q .
+}
+
 MB=52:34:56:00:68:22
 PG=/proc/net/pktgen
 SWAPS=${MBVISOR_SWAPS:-2000}
@@ -76,7 +85,9 @@ check_eq "$k_id" "$(kid)" "K keeps its rule id across a replace"
 ip netns exec mb python3 "$(dirname "$0")/swaprecv.py" "$dir/recv" 5000 5001 5002 &
 recv=$!
 mb_defer kill "$recv"
-sleep 2
+for port in 5000 5001 5002; do
+	mb_wait_for 60 bound mb $port || mb_fail "the receiver did not bind UDP port $port"
+done
 
 echo rem_device_all >$PG/kpktgend_0
 echo add_device pg0 >$PG/kpktgend_0
@@ -90,21 +101,32 @@ done
 rx0=$(mb_json $MB .stats.rx_packets)
 drop0=$(mb_json $MB .stats.fw_drop_packets)
 k0=$(mbadm -j show $MB | jq '.[0].rules[] | select(.rule == "T 9 d 5002 p udp") | .packets')
-echo start >$PG/pgctrl &
-pg=$!
-sleep 1
+
+# swap_under_flow WHAT MAC FILE_A FILE_B: start the flow set up on pg0,
+# replace MAC's configuration SWAPS times, A and B in turn, stop the flow;
+# sets swaps (replaces done) and secs
+swap_under_flow()
+{
+	local what=$1 out failed t0 pg
+
+	shift
+	echo start >$PG/pgctrl &
+	pg=$!
+	sleep 1
+	t0=$SECONDS
+	out=$(swapper "$1" "$2" "$3" "$SWAPS" "$GAP_US" 2>&1) || true
+	secs=$((SECONDS - t0))
+	log "swapper: $out"
+	read -r _ swaps _ failed <<<"$(tail -n 1 <<<"$out")"
+	sleep 1
+	echo stop >$PG/pgctrl
+	wait $pg 2>/dev/null || true
+	check_eq 0 "$failed" "$what replaces refused"
+	check_eq "$SWAPS" "$swaps" "$what replaces done in ${secs} s"
+}
 
 log "# $SWAPS replaces, A and B in turn"
-t0=$SECONDS
-out=$(swapper $MB "$dir/A" "$dir/B" "$SWAPS" "$GAP_US" 2>&1) || true
-secs=$((SECONDS - t0))
-log "swapper: $out"
-read -r _ swaps _ failed <<<"$(tail -n 1 <<<"$out")"
-sleep 1
-echo stop >$PG/pgctrl
-wait $pg 2>/dev/null || true
-check_eq 0 "$failed" "replaces refused"
-check_eq "$SWAPS" "$swaps" "replaces done in ${secs} s"
+swap_under_flow "firewall" $MB "$dir/A" "$dir/B"
 sleep 2
 kill "$recv"
 wait "$recv" 2>/dev/null || true
@@ -164,17 +186,26 @@ v()
 {
 	awk -v k="$1" '$1 == k { print $2 }' "$dir/verdict"
 }
+# check_flips CHANGES REPLACES WHAT: in sequence order, WHAT judged the
+# frames changed at most once per replace (more: some frames saw a mix),
+# and the flow saw most replaces
+check_flips()
+{
+	local changes=$1 swaps=$2 what=$3
+
+	if ((changes <= swaps)); then
+		mb_pass "$what changed $changes times in sequence order, for $swaps replaces"
+	else
+		mb_fail "$what changed $changes times for $swaps replaces: frames saw a mix"
+	fi
+	check_ge $((swaps / 2)) "$changes" "replaces seen by the flow"
+}
 check_eq 0 "$(v out_of_range)" "arrivals outside the flow's sequence numbers"
 check_eq 1 "$(v phase_ok)" "every arrival on the port its sequence number says"
 check_ge 1000 "$(v judged_A)" "e/o frames judged by A"
 check_ge 1000 "$(v judged_B)" "e/o frames judged by B"
 changes=$(v changes)
-if ((changes <= swaps)); then
-	mb_pass "the judging set changed $changes times in sequence order, for $swaps replaces"
-else
-	mb_fail "the judging set changed $changes times for $swaps replaces: frames saw a mix"
-fi
-check_ge $((swaps / 2)) "$changes" "replaces seen by the flow"
+check_flips "$changes" "$swaps" "the judging set"
 check_eq "$(v kframes)" "$(v kcount)" "k frames sent = K's counter, kept by $swaps replaces"
 log "FIGURES: replaces $swaps in ${secs} s, frames $sent: judged by A $(v judged_A) e/o + by B $(v judged_B) e/o + $(v kframes) k (K's counter $(v kcount)), set changes seen in the flow $changes (<= $swaps), mixed: $((changes > swaps ? changes - swaps : 0)), k frames passed: $arr_k"
 log "# the load balancer: $SWAPS replaces of its configuration, backend b1 and b3 in turn"
@@ -204,7 +235,8 @@ mb_defer kill "$recv1"
 ip netns exec b3 python3 "$(dirname "$0")/swaprecv.py" "$dir/recv-b3" 7000 &
 recv3=$!
 mb_defer kill "$recv3"
-sleep 2
+mb_wait_for 60 bound b1 7000 || mb_fail "b1's receiver did not bind UDP port 7000"
+mb_wait_for 60 bound b3 7000 || mb_fail "b3's receiver did not bind UDP port 7000"
 echo rem_device_all >$PG/kpktgend_0
 echo add_device pg0 >$PG/kpktgend_0
 for line in "count 0" "pkt_size 60" "delay 1000000" "dst_mac $LB" \
@@ -215,19 +247,8 @@ done
 # no flow of this run ages out before it is counted
 echo 600 >/sys/module/mblb/parameters/udp_timeout
 flows0=$(mbadm -j flows $LB | jq length)
-echo start >$PG/pgctrl &
-pg=$!
-sleep 1
-t0=$SECONDS
-out=$(swapper $LB "$dir/L3" "$dir/L1" "$SWAPS" "$GAP_US" 2>&1) || true
-lsecs=$((SECONDS - t0))
-log "swapper: $out"
-read -r _ lswaps _ lfailed <<<"$(tail -n 1 <<<"$out")"
-sleep 1
-echo stop >$PG/pgctrl
-wait $pg 2>/dev/null || true
-check_eq 0 "$lfailed" "load-balancer replaces refused"
-check_eq "$SWAPS" "$lswaps" "load-balancer replaces done in ${lsecs} s"
+swap_under_flow "load-balancer" $LB "$dir/L3" "$dir/L1"
+lswaps=$swaps lsecs=$secs
 sleep 2
 kill "$recv1" "$recv3"
 wait "$recv1" "$recv3" 2>/dev/null || true
@@ -268,12 +289,7 @@ check_eq 0 "$(lv outside)" "arrivals outside the flow's sequence numbers"
 check_ge 1000 "$(lv b1)" "frames sent to b1"
 check_ge 1000 "$(lv b3)" "frames sent to b3"
 lchanges=$(lv changes)
-if ((lchanges <= lswaps)); then
-	mb_pass "the backend changed $lchanges times in sequence order, for $lswaps replaces"
-else
-	mb_fail "the backend changed $lchanges times for $lswaps replaces: frames saw a mix"
-fi
-check_ge $((lswaps / 2)) "$lchanges" "replaces seen by the flow"
+check_flips "$lchanges" "$lswaps" "the backend"
 check_ge $((flows0 + lsent)) "$(mbadm -j flows $LB | jq length)" "flows: one per frame"
 log "FIGURES: load-balancer replaces $lswaps in ${lsecs} s, frames $lsent: to b1 $(lv b1) + to b3 $(lv b3), missing $(lv missing), at both $(lv twice), backend changes seen in the flow $lchanges (<= $lswaps)"
 mb_test_end
