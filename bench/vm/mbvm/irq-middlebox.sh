@@ -47,8 +47,22 @@ ip link set eth0 up
 ip neigh replace "$SRC_IP" lladdr "$SRC_MAC" dev eth0 nud permanent
 mb_wait_for 30 sh -c 'ls /dev/mbshm* >/dev/null 2>&1'
 check_ok test -c /dev/mbshm0
-expect_out 0 "host: doorbell" mbctl -r
-expect_out 0 "" mbctl -w "@R F $MB 10.0.0.100@"
+# ctl_dev KIND: the device whose host says "host: KIND" (doorbell, or
+# polling the ring: the second channel of part 4). Every command of the
+# interrupt rounds names the doorbell device: with two devices, mbctl's
+# default (the first with a channel) may be the other one.
+ctl_dev()
+{
+	local d
+
+	for d in /dev/mbshm*; do
+		[[ $(mbctl -d "$d" -r 2>/dev/null) == *"host: $1"* ]] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+db=$(ctl_dev doorbell) || { mb_fail "no ivshmem device with a doorbell host"; mb_test_end; }
+expect_out 0 "host: doorbell" mbctl -d "$db" -r
+expect_out 0 "" mbctl -d "$db" -w "@R F $MB 10.0.0.100@"
 log "middlebox up: $(mbvm_counters)"
 mbvm_phase setup
 
@@ -88,7 +102,7 @@ up()
 			}
 		EOF2
 		;;
-	offload) expect_out 0 "" mbctl -w "@A $MB I 4 s $SRC_IP@" ;;
+	offload) expect_out 0 "" mbctl -d "$db" -w "@A $MB I 4 s $SRC_IP@" ;;
 	esac
 }
 
@@ -97,7 +111,7 @@ down()
 	case $1 in
 	none) ;;
 	guest_filter) nft delete table netdev irqbench ;;
-	offload) expect_out 0 "" mbctl -w "@D $MB I 4 s $SRC_IP@" ;;
+	offload) expect_out 0 "" mbctl -d "$db" -w "@D $MB I 4 s $SRC_IP@" ;;
 	esac
 }
 
@@ -118,16 +132,6 @@ done
 # EPOCHREALTIME: no fork for the clock. ms of one mbctl: usec/1000 with 3
 # decimals. Each round times an add and its delete on both channels (the
 # order alternating) and one `mbctl --version`; its figure is their mean.
-ctl_dev()
-{
-	local d
-
-	for d in /dev/mbshm*; do
-		[[ $(mbctl -d "$d" -r 2>/dev/null) == *"host: $1"* ]] && { echo "$d"; return 0; }
-	done
-	return 1
-}
-
 # ctl_us CMD...: microseconds CMD took; fails if CMD failed
 ctl_us()
 {
@@ -147,7 +151,6 @@ ms()
 CTL_ROUNDS=${MBVISOR_CTL_ROUNDS:-0}
 if ((CTL_ROUNDS > 0)); then
 	log "# control plane: mbctl to an active rule, doorbell vs. polling"
-	db=$(ctl_dev doorbell) || mb_fail "no ivshmem device with a doorbell host"
 	poll=$(ctl_dev "polling the ring") || mb_fail "no ivshmem device with a polling host"
 	log "doorbell: $db, polling: $poll"
 	: >"$MBVISOR_RESULTS/ctl.txt"
