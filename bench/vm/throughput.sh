@@ -51,13 +51,21 @@ redirected()
 	mbadm -j show "$MB" 2>/dev/null | jq -r '.[0].lb.stats.redirected_packets // 0' 2>/dev/null || echo 0
 }
 
-# ipvs_conns: connections IPVS scheduled in the middlebox since it started
+# ipvs_conns: connections IPVS scheduled in the middlebox since it started.
+# The per-CPU rows of ip_vs_stats_percpu (hex), which are the live
+# counters. The total in ip_vs_stats appears to be the one IPVS's estimator
+# copies every 2 s: a run counted 104 connections during the direct sample
+# that followed the ipvs one, and the path check failed (this reading is
+# not verified by a run yet).
 ipvs_conns()
 {
-	local x
+	local cpu conns rest sum=0
 
-	x=$(ip netns exec mb awk 'NR == 3 { print $1 }' /proc/net/ip_vs_stats)
-	echo $((16#$x))
+	while read -r cpu conns rest; do
+		[[ $cpu =~ ^[0-9A-F]+$ && $conns =~ ^[0-9A-F]+$ ]] || continue
+		sum=$((sum + 16#$conns))
+	done < <(ip netns exec mb cat /proc/net/ip_vs_stats_percpu)
+	echo "$sum"
 }
 
 dst_of()
