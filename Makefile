@@ -167,7 +167,7 @@ bin/fuzz/fuzz_classifier: tests/fuzz/fuzz_classifier.c common/classifier.c \
 bin/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c common/classifier.c \
 	tests/naive_classifier.h $(HDRS)
 bin/fuzz/fuzz_shm: tests/fuzz/fuzz_shm.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS)
-$(FUZZ_BINS):
+$(FUZZ_BINS): tests/fuzz/fuzz.h
 	@mkdir -p bin/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 

@@ -36,14 +36,7 @@
 #include <mbvisor/classifier.h>
 #include "../naive_classifier.h"
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
-	} while (0)
+#include "fuzz.h"
 
 #define MAX_RULES	16
 #define RULE_REC	38
@@ -56,7 +49,6 @@
 #define F_RAW_PAD	0x04	/* copy byte 7 into the pad bytes */
 /* flags >> 4: as a selector, the fields that keep their value */
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct input {
 	const uint8_t *p;

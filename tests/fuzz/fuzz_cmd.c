@@ -27,17 +27,8 @@
 
 #include <mbvisor/cmd.h>
 
-/* Stops the run: libFuzzer saves the input that got here as a crash. */
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
-	} while (0)
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int all_zero(const void *p, size_t n)
 {

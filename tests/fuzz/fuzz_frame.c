@@ -30,16 +30,8 @@
 #include <mbvisor/classifier.h>
 #include "../naive_classifier.h"
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			abort();					\
-		}							\
-	} while (0)
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The network header on: what skb->data points at in the bridge hook. */
 struct paged {
