@@ -35,7 +35,7 @@
 #	bench_addr I			the I-th rule address (10.16.0.0 upwards)
 #	bench_die MSG			the bench is wrong: stop with an error
 
-BENCH_ROUNDS=${MBVISOR_BENCH_ROUNDS:-5}
+BENCH_ROUNDS=${MBVISOR_BENCH_ROUNDS:-3}
 BENCH_SECS=${MBVISOR_BENCH_SECS:-2}
 BENCH_BURST=${MBVISOR_BENCH_BURST:-64}
 BENCH_OUT=${MBVISOR_BENCH_OUT:-}

@@ -121,16 +121,29 @@ static void mbstate_lb_detach(struct mblb_backend *be)
 	WRITE_ONCE(mn->lb_n_index, mn->lb_n_index - 1);
 	if (test_and_clear_bit(MBLB_BE_F_UNLEARNED, &be->flags))
 		atomic_dec(&mn->lb_unlearned);
-	be->mn = NULL;
+}
+
+/*
+ * The last reference to @be is gone: detaches and frees it. The last
+ * backend object of a namespace takes mblb's hooks out of it.
+ */
+static void mbstate_lb_be_release(struct mblb_backend *be)
+{
+	struct mbstate_net *mn = be->mn;
+
+	lockdep_assert_held(&mbstate_mutex);
+	mbstate_lb_detach(be);
+	call_rcu(&be->rcu, mbstate_lb_be_free_rcu);
+	/* without ops (mblb unloading), mblb's pernet exit unhooks */
+	if (!--mn->lb_live && mbstate_lb_ops)
+		mbstate_lb_ops->net_unuse(mn->net);
 }
 
 static void mbstate_lb_be_put_locked(struct mblb_backend *be)
 {
 	lockdep_assert_held(&mbstate_mutex);
-	if (refcount_dec_and_test(&be->ref)) {
-		mbstate_lb_detach(be);
-		call_rcu(&be->rcu, mbstate_lb_be_free_rcu);
-	}
+	if (refcount_dec_and_test(&be->ref))
+		mbstate_lb_be_release(be);
 }
 
 /**
@@ -144,9 +157,8 @@ void mbstate_lb_backend_put(struct mblb_backend *be)
 {
 	if (!refcount_dec_and_mutex_lock(&be->ref, &mbstate_mutex))
 		return;
-	mbstate_lb_detach(be);
+	mbstate_lb_be_release(be);
 	mutex_unlock(&mbstate_mutex);
-	call_rcu(&be->rcu, mbstate_lb_be_free_rcu);
 }
 EXPORT_SYMBOL_GPL(mbstate_lb_backend_put);
 
@@ -258,6 +270,7 @@ int mbstate_lb_set(struct mbstate_net *mn, struct mb_entry *mb,
 	struct mblb_backend *fresh[MBSTATE_LB_MAX_BACKENDS];
 	struct mblb_conf *conf, *old;
 	u32 i, n_fresh = 0;
+	bool said = false;
 	int ret = -ENOMEM;
 
 	lockdep_assert_held(&mbstate_mutex);
@@ -305,6 +318,16 @@ int mbstate_lb_set(struct mbstate_net *mn, struct mb_entry *mb,
 		ret = -EINVAL;
 		goto fail;
 	}
+	if (n_fresh && !mn->lb_live) {
+		/* the namespace's first backend: mblb hooks into it now */
+		ret = mbstate_lb_ops ? mbstate_lb_ops->net_use(mn->net) :
+				       -EOPNOTSUPP;
+		if (ret) {
+			NL_SET_ERR_MSG(extack, "cannot hook the load balancer into this namespace's bridges");
+			said = true;
+			goto fail;
+		}
+	}
 
 	/* Nothing can fail from here on. */
 	for (i = 0; i < req->n; i++)
@@ -312,6 +335,7 @@ int mbstate_lb_set(struct mbstate_net *mn, struct mb_entry *mb,
 			refcount_inc(&conf->be[i].be->ref);
 	for (i = 0; i < n_fresh; i++)
 		mbstate_lb_attach(mn, mb, fresh[i]);
+	mn->lb_live += n_fresh;
 	old = mbstate_deref(mb->lb_conf);
 	rcu_assign_pointer(mb->lb_conf, conf);
 	if (old)
@@ -329,7 +353,7 @@ fail:
 		mbstate_lb_conf_free(conf);
 	kfree(scratch);
 	kfree(mbe);
-	if (ret == -ENOMEM)
+	if (ret == -ENOMEM && !said)
 		NL_SET_ERR_MSG(extack, "out of memory building the load-balancer configuration");
 	return ret;
 }

@@ -42,6 +42,7 @@ struct mbstate_net {
 	DECLARE_HASHTABLE(lb_index, 6);
 	u32 lb_n_index;			/* backends in lb_index; READ_ONCE */
 	atomic_t lb_unlearned;		/* of them, without a learned MAC */
+	u32 lb_live;			/* backend objects not freed; mutex */
 };
 
 /* One backend of a load-balancer request. */

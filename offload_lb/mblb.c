@@ -26,6 +26,11 @@
  * unregistered with X: new flows then go to the middlebox, established ones
  * stay on their backend until they end).
  *
+ * Both of our hooks are registered in a namespace only while it has
+ * backends (mbstate calls mblb_net_use() and mblb_net_unuse()): every flow
+ * holds one, and the frames of a bridge without a load balancer do not pay
+ * for two more hook calls and a parse each.
+ *
  * The flow table is preallocated (module parameter max_flows) and shared by
  * every network namespace; two RCU hash tables index it, by the client's
  * 5-tuple and by the backend's reply 5-tuple. Frames look flows up under
@@ -134,7 +139,14 @@ struct mblb_pkt {
 struct mblb_net {
 	atomic_t flows;			/* linked flows of this namespace */
 	bool dying;			/* no new flows; under mblb_lock */
+	bool hooked;			/* mblb_hook_ops registered here */
 };
+
+/*
+ * Serialises hooking and unhooking a namespace. Taken under mbstate_mutex
+ * (mblb_net_use(), mblb_net_unuse()), never the other way round.
+ */
+static DEFINE_MUTEX(mblb_hook_mutex);
 
 static struct mblb_flow *mblb_flows;	/* max_flows slots */
 static struct hlist_head *mblb_fwd, *mblb_rev;
@@ -783,10 +795,6 @@ static bool mblb_flow_next(const struct net *net, const u8 *mac,
 	return found;
 }
 
-static const struct mbstate_lb_ops mblb_ops = {
-	.flow_next = mblb_flow_next,
-};
-
 /* ---- Registration. ---- */
 
 static const struct mbhook_offload mblb_offload = {
@@ -795,6 +803,10 @@ static const struct mbhook_offload mblb_offload = {
 	.rx = mblb_rx,
 };
 
+/*
+ * Registered by mblb_net_use(): a frame of a namespace without backends
+ * never enters mblb. mbhook's hook calls mblb_rx() for new flows.
+ */
 static const struct nf_hook_ops mblb_hook_ops[] = {
 	{
 		.hook = mblb_pre,
@@ -810,14 +822,52 @@ static const struct nf_hook_ops mblb_hook_ops[] = {
 	},
 };
 
+/* ---- Hooks, only in namespaces with a load balancer. ---- */
+
+/* mbstate: @net gets its first backend. */
+static int mblb_net_use(struct net *net)
+{
+	struct mblb_net *ln = mblb_pernet(net);
+	int ret = 0;
+
+	mutex_lock(&mblb_hook_mutex);
+	if (!ln->hooked) {
+		ret = nf_register_net_hooks(net, mblb_hook_ops,
+					    ARRAY_SIZE(mblb_hook_ops));
+		ln->hooked = !ret;
+	}
+	mutex_unlock(&mblb_hook_mutex);
+	return ret;
+}
+
+/* mbstate: @net's last backend is gone, and with it the last flow. */
+static void mblb_net_unuse(struct net *net)
+{
+	struct mblb_net *ln = mblb_pernet(net);
+
+	mutex_lock(&mblb_hook_mutex);
+	if (ln->hooked) {
+		nf_unregister_net_hooks(net, mblb_hook_ops,
+					ARRAY_SIZE(mblb_hook_ops));
+		ln->hooked = false;
+	}
+	mutex_unlock(&mblb_hook_mutex);
+}
+
+static const struct mbstate_lb_ops mblb_ops = {
+	.flow_next = mblb_flow_next,
+	.net_use = mblb_net_use,
+	.net_unuse = mblb_net_unuse,
+};
+
 static int __net_init mblb_net_init(struct net *net)
 {
 	struct mblb_net *ln = mblb_pernet(net);
 
 	atomic_set(&ln->flows, 0);
 	ln->dying = false;
-	return nf_register_net_hooks(net, mblb_hook_ops,
-				     ARRAY_SIZE(mblb_hook_ops));
+	ln->hooked = false;
+	return 0;
 }
 
 /* No flow may be created in @net from now on (mblb_flow_create). */
@@ -828,9 +878,14 @@ static void __net_exit mblb_net_pre_exit(struct net *net)
 	spin_unlock_bh(&mblb_lock);
 }
 
+/*
+ * The namespace goes, or mblb does: our hooks go, then the namespace's
+ * flows. Their backends' release calls mblb_net_unuse() once more (unless
+ * mblb is going and mbstate has no ops): it finds nothing to unhook.
+ */
 static void __net_exit mblb_net_exit(struct net *net)
 {
-	nf_unregister_net_hooks(net, mblb_hook_ops, ARRAY_SIZE(mblb_hook_ops));
+	mblb_net_unuse(net);
 	mblb_scan(net, false);
 }
 

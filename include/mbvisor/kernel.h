@@ -126,7 +126,7 @@ struct mblb_backend {
 	atomic_t flows;			/* flows of mblb using it */
 	unsigned long flags;		/* MBLB_BE_F_* */
 	struct mb_entry *mb;		/* while attached; mutex */
-	struct mbstate_net *mn;		/* while attached; mutex */
+	struct mbstate_net *mn;		/* its namespace's, from attach on */
 	struct list_head list;		/* on mb->lb_backends; mutex */
 	struct hlist_node hnode;	/* learning index, RCU; mutex */
 	struct mblb_be_pcpu __percpu *stats;
@@ -255,14 +255,24 @@ struct mb_lb_flow_info {
 };
 
 /*
- * What mblb offers mbstate. flow_next() fills @out with the first flow of
- * @net (of the middlebox @mac unless NULL) at or after position *pos, sets
- * *pos past it and returns true; false when there is none. Called in
- * process context under mbstate_mutex.
+ * What mblb offers mbstate, called in process context under mbstate_mutex.
+ *
+ * flow_next() fills @out with the first flow of @net (of the middlebox @mac
+ * unless NULL) at or after position *pos, sets *pos past it and returns
+ * true; false when there is none.
+ *
+ * net_use() is called before @net gets its first backend object, and
+ * net_unuse() when its last one is freed: mblb's own bridge hooks run only
+ * in between, so that a namespace without a load balancer does not pay for
+ * them on every frame. Every flow holds a backend object, so there are no
+ * flows outside that span either. net_use() may fail (a negative errno);
+ * the request is then refused and nothing changed.
  */
 struct mbstate_lb_ops {
 	bool (*flow_next)(const struct net *net, const u8 *mac,
 			  unsigned long *pos, struct mb_lb_flow_info *out);
+	int (*net_use)(struct net *net);
+	void (*net_unuse)(struct net *net);
 };
 
 /* mblb registers its ops at load (and NULL at unload). */

@@ -186,8 +186,42 @@ done
 echo 1 >$P/tcp_close_timeout
 echo 2 >$P/udp_timeout
 
+# hook_runs CMD...: how many times mblb's bridge hooks (mblb_pre, mblb_post)
+# ran while CMD ran, from the hit counts of kprobes on them. Debian's
+# kernel has no nfnetlink_hook (`nft list hooks`) to list them.
+KP=/sys/kernel/tracing
+mountpoint -q $KP || mount -t tracefs tracefs $KP
+hook_runs()
+{
+	local n
+
+	echo "p:t50_mblb_pre mblb:mblb_pre" >>$KP/kprobe_events
+	echo "p:t50_mblb_post mblb:mblb_post" >>$KP/kprobe_events
+	echo 1 >$KP/events/kprobes/t50_mblb_pre/enable
+	echo 1 >$KP/events/kprobes/t50_mblb_post/enable
+	"$@" >/dev/null || echo "hook_runs: $* failed" >&2
+	echo 0 >$KP/events/kprobes/t50_mblb_pre/enable
+	echo 0 >$KP/events/kprobes/t50_mblb_post/enable
+	n=$(awk '$1 ~ /^t50_mblb_/ { s += $2 } END { print s + 0 }' $KP/kprobe_profile)
+	echo "-:t50_mblb_pre" >>$KP/kprobe_events
+	echo "-:t50_mblb_post" >>$KP/kprobe_events
+	echo "$n"
+}
+# c1 and c2 talk, through br0, to no middlebox
+c1_c2()
+{
+	ip netns exec c1 ping -c 3 -i 0.2 -W 2 10.0.0.2
+}
+
+log "# mblb hooks into a namespace only while it has backends"
+check_eq 0 "$(hook_runs c1_c2)" "frames that entered mblb's hooks without a load balancer"
+check_ok mbadm cmd "R F $MB $VIP"
+check_eq 0 "$(hook_runs c1_c2)" "frames that entered mblb's hooks with a firewall only"
+check_ok mbadm cmd "X $MB"
+
 log "# the report's form: while the backend's MAC is unknown, the middlebox gets the frames"
 check_ok mbadm cmd "R L $MB $VIP 0 0.0.0.0 10.0.0.11"
+check_ge 12 "$(hook_runs c1_c2)" "frames that entered mblb's hooks with a backend (3 pings, 3 replies, each in and out)"
 check_eq unknown "$(be 10.0.0.11 .mac_source)" "b1's MAC before it spoke"
 reset_counters
 check_eq "middlebox 10.0.0.1" "$(ip netns exec c1 $PEER connect $VIP 80 1)" \
@@ -456,5 +490,22 @@ printf 'R L %s %s 0 0.0.0.0 10.0.0.11\nA %s I 4 s 10.0.0.1\n' $MB $VIP $MB >$T/m
 expect 2 "not a backend to add" mbadm replace $MB $T/mixed
 check_ok python3 "$(dirname "$0")/nlprobe.py" lb-malformed
 check_eq "$before" "$(conf)" "configuration after the refusals"
+
+log "# the last backend gone (its flows first): mblb's hooks go"
+hold_start $T/h9 c1 1
+check_ok mbadm cmd "X $MB"
+check_ok mbadm cmd "X $MB2"
+check_ge 12 "$(hook_runs c1_c2)" "frames that entered mblb's hooks while a flow outlives its middlebox"
+hold_round $T/h9 1
+check_eq b1 "$(line $T/h9/after1)" "the flow after X still served by"
+hold_stop $T/h9
+mb_wait_for 30 no_flows || mb_fail "the held flow is still in the table"
+# the GC unhooks once the flow's slot is given back, after a grace period
+no_hook_runs()
+{
+	[[ $(hook_runs c1_c2) == 0 ]]
+}
+mb_wait_for 20 no_hook_runs || true
+check_eq 0 "$(hook_runs c1_c2)" "frames that entered mblb's hooks without backends"
 
 mb_test_end

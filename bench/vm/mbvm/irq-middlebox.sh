@@ -159,9 +159,9 @@ if ((CTL_ROUNDS > 0)); then
 		((r % 2)) || devs=("$poll" "$db")
 		declare -A sum=()
 		for d in "${devs[@]}"; do
-			a=$(ctl_us mbctl -q -d "$d" -w "@A $MB T 4 d 4000@") ||
+			a=$(ctl_us mbctl -q -d "$d" -w "@A $MB T 8 d 4000@") ||
 				{ mb_fail "mbctl add through $d"; break; }
-			b=$(ctl_us mbctl -q -d "$d" -w "@D $MB T 4 d 4000@") ||
+			b=$(ctl_us mbctl -q -d "$d" -w "@D $MB T 8 d 4000@") ||
 				{ mb_fail "mbctl delete through $d"; break; }
 			sum[$d]=$(((a + b) / 2))
 		done
