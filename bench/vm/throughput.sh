@@ -51,17 +51,18 @@ redirected()
 	mbadm -j show "$MB" 2>/dev/null | jq -r '.[0].lb.stats.redirected_packets // 0' 2>/dev/null || echo 0
 }
 
-# ipvs_conns: connections IPVS scheduled in the middlebox since it started.
-# The per-CPU rows of ip_vs_stats_percpu (hex), which are the live
-# counters. The total in ip_vs_stats appears to be the one IPVS's estimator
-# copies every 2 s: a run counted 104 connections during the direct sample
-# that followed the ipvs one, and the path check failed (this reading is
-# not verified by a run yet).
+# ipvs_conns: connections IPVS scheduled in the middlebox since it started:
+# the sum of the per-CPU rows of ip_vs_stats_percpu (hex), the live
+# counters. Not the total: IPVS's estimator copies it every 2 s, and a run
+# counted 104 connections during the direct sample that followed the ipvs
+# one. The rows end at the total's "~" line; the rates after it (also hex,
+# and falling) must not be read: they made a later run count -278.
 ipvs_conns()
 {
 	local cpu conns rest sum=0
 
 	while read -r cpu conns rest; do
+		[[ $cpu == "~" ]] && break
 		[[ $cpu =~ ^[0-9A-F]+$ && $conns =~ ^[0-9A-F]+$ ]] || continue
 		sum=$((sum + 16#$conns))
 	done < <(ip netns exec mb cat /proc/net/ip_vs_stats_percpu)
