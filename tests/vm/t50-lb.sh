@@ -5,7 +5,8 @@
 # redirection and the return path, learning of backend MACs, type 1,
 # long transfers with and without checksum offload, weights, draining,
 # configuration changes, D and X under traffic, the flow table's limit,
-# and unloading the module with live flows.
+# unloading the module with live flows, and mblb's own hooks running only
+# while the namespace has backends (counted with kprobes).
 #
 #   netns c1 02:..:01 10.0.0.1 (client)    netns b1 02:..:11 10.0.0.11 (backend)
 #   netns c2 02:..:02 10.0.0.2 (client)    netns b2 02:..:12 10.0.0.12 (backend)
