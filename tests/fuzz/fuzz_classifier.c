@@ -49,7 +49,6 @@
 #define F_RAW_PAD	0x04	/* copy byte 7 into the pad bytes */
 /* flags >> 4: as a selector, the fields that keep their value */
 
-
 struct input {
 	const uint8_t *p;
 	size_t left;

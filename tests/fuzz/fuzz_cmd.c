@@ -29,7 +29,6 @@
 
 #include "fuzz.h"
 
-
 static int all_zero(const void *p, size_t n)
 {
 	const unsigned char *c = p;

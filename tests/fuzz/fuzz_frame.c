@@ -32,7 +32,6 @@
 
 #include "fuzz.h"
 
-
 /* The network header on: what skb->data points at in the bridge hook. */
 struct paged {
 	const uint8_t *l3;
