@@ -59,7 +59,13 @@ static const struct nla_policy mbstate_policy[MBSTATE_A_MAX + 1] = {
 enum { MBSTATE_MCGRP_CHANGES_ID };
 
 static const struct genl_multicast_group mbstate_mcgrps[] = {
-	[MBSTATE_MCGRP_CHANGES_ID] = { .name = MBSTATE_MCGRP_CHANGES },
+	/*
+	 * Notifications carry what the commands do (rules, addresses,
+	 * counters): only for those who may read the registry with GET_MB
+	 * (GENL_UNS_ADMIN_PERM), not for anyone in the namespace.
+	 */
+	[MBSTATE_MCGRP_CHANGES_ID] = { .name = MBSTATE_MCGRP_CHANGES,
+				       .flags = GENL_MCAST_CAP_NET_ADMIN },
 };
 
 /*
@@ -810,11 +816,11 @@ static int mbstate_new_rule_doit(struct sk_buff *skb, struct genl_info *info)
 	bool replace = nla_get_flag(info->attrs[MBSTATE_A_REPLACE]);
 	struct netlink_ext_ack *extack = info->extack;
 	struct mbstate_carry carry = { };
-	struct mbfw_rule **all = NULL;
+	struct mbfw_rule **all = NULL, **gone = NULL;
 	struct mbfw_ruleset *old;
 	struct nlattr *nest;
 	struct mb_entry *mb;
-	u32 n_old, n_new = 0, i;
+	u32 n_old, n_new = 0, n_gone = 0, i, j;
 	int rem, ret;
 
 	if (GENL_REQ_ATTR_CHECK(info, MBSTATE_A_RULES)) {
@@ -893,17 +899,33 @@ static int mbstate_new_rule_doit(struct sk_buff *skb, struct genl_info *info)
 		i++;
 	}
 	ret = mbstate_rules_unique(all, i, extack);
-	if (!ret)
-		ret = mbstate_fw_replace(mb, all, i, extack);
 	if (ret)
 		goto undo;
-	/* published: the old rules a replace dropped go after a grace period */
-	for (i = 0; replace && old && i < old->n_rules; i++)
-		if (!carry.old || !test_bit(i, carry.taken))
-			mbstate_rule_free(old->rules[i]);
+	/*
+	 * The old rules a replace drops, collected now: once the new set is
+	 * published the old one is retired (call_rcu) and may be freed at
+	 * any moment, mbstate_mutex or not; nothing below reads it.
+	 */
+	if (replace && old) {
+		gone = kvcalloc(old->n_rules, sizeof(*gone), GFP_KERNEL);
+		if (!gone) {
+			ret = -ENOMEM;
+			goto undo;
+		}
+		for (j = 0; j < old->n_rules; j++)
+			if (!carry.old || !test_bit(j, carry.taken))
+				gone[n_gone++] = old->rules[j];
+	}
+	ret = mbstate_fw_replace(mb, all, i, extack);
+	if (ret)
+		goto undo;
+	old = NULL;
 	mn->gen++;
 	mbstate_notify_rules(mn, mb, MBSTATE_CMD_NEW_RULE,
 			     n_new == 1 && !replace ? all[n_old] : NULL);
+	/* no reader finds them from now on: freed after a grace period */
+	for (j = 0; j < n_gone; j++)
+		mbstate_rule_free(gone[j]);
 	goto out;
 
 undo:
@@ -916,6 +938,7 @@ undo:
 	}
 out:
 	mbstate_carry_free(&carry);
+	kvfree(gone);
 	kvfree(all);
 	mutex_unlock(&mbstate_mutex);
 	return ret;
@@ -925,11 +948,11 @@ static int mbstate_del_rule_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct mbstate_net *mn = mbstate_pernet(genl_info_net(info));
 	struct netlink_ext_ack *extack = info->extack;
-	struct mbfw_rule **keep = NULL, *gone_one = NULL;
+	struct mbfw_rule **rules = NULL, *gone_one;
 	struct mbfw_ruleset *old;
+	u32 i, n_old, n_keep = 0, n_gone;
 	struct mb_entry *mb;
 	struct mb_rule sel;
-	u32 i, n_keep = 0;
 	int ret;
 
 	if (GENL_REQ_ATTR_CHECK(info, MBSTATE_A_RULE)) {
@@ -948,36 +971,44 @@ static int mbstate_del_rule_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 	old = mbstate_deref(mb->fw);
-	if (old) {
-		keep = kvcalloc(old->n_rules, sizeof(*keep), GFP_KERNEL);
-		if (!keep) {
+	n_old = old ? old->n_rules : 0;
+	if (n_old) {
+		/* the rules kept from the front, the deleted ones from the back */
+		rules = kvcalloc(n_old, sizeof(*rules), GFP_KERNEL);
+		if (!rules) {
 			ret = -ENOMEM;
 			goto out;
 		}
-		for (i = 0; i < old->n_rules; i++) {
+		for (i = 0, n_gone = 0; i < n_old; i++) {
 			if (!mb_rule_selects(&sel, &old->rules[i]->r))
-				keep[n_keep++] = old->rules[i];
+				rules[n_keep++] = old->rules[i];
 			else
-				gone_one = old->rules[i];
+				rules[n_old - ++n_gone] = old->rules[i];
 		}
 	}
-	if (!old || n_keep == old->n_rules) {
+	if (n_keep == n_old) {
 		NL_SET_ERR_MSG(extack, "no rule of the middlebox matches");
 		ret = -ENOENT;
 		goto out;
 	}
-	ret = mbstate_fw_replace(mb, keep, n_keep, extack);
+	n_gone = n_old - n_keep;
+	gone_one = n_gone == 1 ? rules[n_keep] : NULL;
+	/*
+	 * Everything needed of the old set is in @rules: once the new set is
+	 * published the old one is retired and may be freed at any moment,
+	 * mbstate_mutex or not.
+	 */
+	ret = mbstate_fw_replace(mb, rules, n_keep, extack);
 	if (ret)
 		goto out;
-	if (old->n_rules - n_keep != 1)
-		gone_one = NULL;
+	old = NULL;
 	mn->gen++;
 	mbstate_notify_rules(mn, mb, MBSTATE_CMD_DEL_RULE, gone_one);
-	for (i = 0; i < old->n_rules; i++)
-		if (mb_rule_selects(&sel, &old->rules[i]->r))
-			mbstate_rule_free(old->rules[i]);
+	/* no reader finds them from now on: freed after a grace period */
+	for (i = n_keep; i < n_old; i++)
+		mbstate_rule_free(rules[i]);
 out:
-	kvfree(keep);
+	kvfree(rules);
 	mutex_unlock(&mbstate_mutex);
 	return ret;
 }

@@ -219,8 +219,12 @@ static void mbstate_ruleset_free_all_rcu(struct rcu_head *head)
  * @extack: where to say why it failed
  *
  * Builds the classifier for @rules and swaps it in: a frame sees either the
- * old set or the new one. The caller frees the rules the new set dropped,
- * with mbstate_rule_free(), after this returned 0. On error nothing changed.
+ * old set or the new one. On success the old set (its array and classifier,
+ * not its rules) is retired with call_rcu(): the caller must not read it
+ * after this returns 0, mbstate_mutex or not (a grace period may end at any
+ * moment), so it collects beforehand what it needs of it, and frees the
+ * rules the new set dropped with mbstate_rule_free() afterwards. On error
+ * nothing changed.
  */
 int mbstate_fw_replace(struct mb_entry *mb, struct mbfw_rule **rules, u32 n,
 		       struct netlink_ext_ack *extack)
