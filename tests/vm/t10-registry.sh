@@ -168,4 +168,17 @@ expect 1 "not permitted" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	mbadm cmd "X $MB"
 check_eq 10.0.0.1 "$(mb_json $MB .ip)" "still registered"
 
+log "# A6: nor follow its changes (the changes group needs CAP_NET_ADMIN)"
+setpriv --reuid=65534 --regid=65534 --clear-groups mbadm monitor \
+	>/run/t10-monitor 2>&1 &
+umon=$!
+mb_defer kill $umon
+sleep 1
+check_ok mbadm cmd "R F $MB3 10.0.0.3"
+check_ok mbadm cmd "X $MB3"
+sleep 1
+check_fail grep -q "$MB3" /run/t10-monitor
+check_ok grep -q "Unable to join the .changes' multicast group: Operation not permitted" \
+	/run/t10-monitor
+
 mb_test_end
