@@ -207,6 +207,9 @@ static const struct attr_policy lb_stats_policy[MBSTATE_LB_STATS_A_MAX + 1] = {
 	[MBSTATE_LB_STATS_A_MAC_UNKNOWN]	= { MNL_TYPE_U64, 0 },
 	[MBSTATE_LB_STATS_A_TABLE_FULL]		= { MNL_TYPE_U64, 0 },
 	[MBSTATE_LB_STATS_A_COLLISION]		= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_FROM_MB_PORT]	= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_MB_PORT_UNKNOWN]	= { MNL_TYPE_U64, 0 },
+	[MBSTATE_LB_STATS_A_OVER_QUOTA]		= { MNL_TYPE_U64, 0 },
 };
 
 static const struct attr_policy flow_policy[MBSTATE_FLOW_A_MAX + 1] = {
@@ -448,6 +451,9 @@ static int decode_lb_stats(const struct nlattr *nest, struct mbnl_lb_stats *s,
 	s->mac_unknown = get_u64(tb[MBSTATE_LB_STATS_A_MAC_UNKNOWN]);
 	s->table_full = get_u64(tb[MBSTATE_LB_STATS_A_TABLE_FULL]);
 	s->collision = get_u64(tb[MBSTATE_LB_STATS_A_COLLISION]);
+	s->from_mb_port = get_u64(tb[MBSTATE_LB_STATS_A_FROM_MB_PORT]);
+	s->mb_port_unknown = get_u64(tb[MBSTATE_LB_STATS_A_MB_PORT_UNKNOWN]);
+	s->over_quota = get_u64(tb[MBSTATE_LB_STATS_A_OVER_QUOTA]);
 	return 0;
 }
 

@@ -225,6 +225,9 @@ static struct json_object *lb_stats_json(const struct mbnl_lb_stats *s)
 	json_add_u64(o, "mac_unknown", s->mac_unknown);
 	json_add_u64(o, "table_full", s->table_full);
 	json_add_u64(o, "collision", s->collision);
+	json_add_u64(o, "from_mb_port", s->from_mb_port);
+	json_add_u64(o, "mb_port_unknown", s->mb_port_unknown);
+	json_add_u64(o, "over_quota", s->over_quota);
 	return o;
 }
 
@@ -409,9 +412,11 @@ static void show_lb_human(const struct mbnl_mb *mb)
 	printf("    passed to the middlebox: %" PRIu64 " other source, %" PRIu64
 	       " unhandled, %" PRIu64 " no flow, %" PRIu64 " no backend, %"
 	       PRIu64 " MAC unknown, %" PRIu64 " table full, %" PRIu64
-	       " collision\n", st->not_selected, st->unhandled, st->no_flow,
-	       st->no_backend, st->mac_unknown, st->table_full,
-	       st->collision);
+	       " collision, %" PRIu64 " from its own port, %" PRIu64
+	       " port unknown, %" PRIu64 " over quota\n", st->not_selected,
+	       st->unhandled, st->no_flow, st->no_backend, st->mac_unknown,
+	       st->table_full, st->collision, st->from_mb_port,
+	       st->mb_port_unknown, st->over_quota);
 }
 
 static void show_mb_human(const struct mbnl_mb *mb, bool first)

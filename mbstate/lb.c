@@ -17,7 +17,11 @@
  * (MBSTATE_CMD_GET_FLOW) through the ops mblb registers.
  */
 #include <linux/etherdevice.h>
+#include <linux/if_arp.h>
+#include <linux/if_vlan.h>
+#include <linux/netdevice.h>
 #include <linux/slab.h>
+#include <net/arp.h>
 #include <net/genetlink.h>
 #include <net/netlink.h>
 #include <net/sock.h>
@@ -26,6 +30,9 @@
 #include "mbstate.h"
 
 static const struct mbstate_lb_ops *mbstate_lb_ops;	/* mutex */
+
+/* Bridges of a namespace that one ARP probe for a backend goes out on. */
+#define MBSTATE_LB_PROBE_BRIDGES	16
 
 const struct nla_policy mbstate_be_policy[MBSTATE_BE_A_MAX + 1] = {
 	[MBSTATE_BE_A_IPV4] = { .type = NLA_BE32 },
@@ -62,15 +69,26 @@ static bool mbstate_ip_unicast(__be32 ip)
 
 /* ---- Backend objects. ---- */
 
-static void mbstate_lb_be_free_rcu(struct rcu_head *head)
+/* Gives back a reference to @q; any context (RCU callbacks too). */
+void mbstate_lb_quota_put(struct mblb_quota *q)
 {
-	struct mblb_backend *be = container_of(head, struct mblb_backend, rcu);
+	if (q && refcount_dec_and_test(&q->ref))
+		kfree_rcu(q, rcu);
+}
 
+static void mbstate_lb_be_free(struct mblb_backend *be)
+{
+	mbstate_lb_quota_put(be->quota);
 	free_percpu(be->stats);
 	kfree(be);
 }
 
-static struct mblb_backend *mbstate_lb_be_new(__be32 ip, const u8 *mb_mac)
+static void mbstate_lb_be_free_rcu(struct rcu_head *head)
+{
+	mbstate_lb_be_free(container_of(head, struct mblb_backend, rcu));
+}
+
+static struct mblb_backend *mbstate_lb_be_new(__be32 ip, struct mb_entry *mb)
 {
 	struct mblb_backend *be = kzalloc(sizeof(*be), MBSTATE_GFP);
 
@@ -83,7 +101,9 @@ static struct mblb_backend *mbstate_lb_be_new(__be32 ip, const u8 *mb_mac)
 	}
 	refcount_set(&be->ref, 1);
 	be->ip = ip;
-	ether_addr_copy(be->mb_mac, mb_mac);
+	be->quota = mb->lb_quota;
+	refcount_inc(&be->quota->ref);
+	ether_addr_copy(be->mb_mac, mb->mac);
 	INIT_LIST_HEAD(&be->list);
 	INIT_HLIST_NODE(&be->hnode);
 	return be;
@@ -169,15 +189,24 @@ EXPORT_SYMBOL_GPL(mbstate_lb_backend_put);
  * @mac: the MAC address that goes with it
  * @update: replace a MAC learned before (ARP); otherwise only fill in one
  *	that is not known yet
+ * @port: ifindex of the bridge port the frame came in on
+ * @vlan: its VLAN, 0 if untagged
+ *
+ * The first frame that teaches a backend's MAC also binds the backend to
+ * its port and VLAN; after that only ARP from that port and VLAN changes
+ * the MAC, so another host (or VLAN) claiming the backend's address cannot
+ * steer its flows elsewhere (docs/SECURITY.md, A3). mbstate_lb_probe()
+ * makes that first frame the backend's answer to the host's own ARP probe,
+ * sent when the backend is configured.
  *
  * Packet path, under rcu_read_lock(): no lock, no allocation.
  */
 void mbstate_lb_learn(const struct net *net, __be32 ip, const u8 *mac,
-		      bool update)
+		      bool update, int port, u16 vlan)
 {
 	struct mbstate_net *mn = mbstate_pernet(net);
+	u64 v, here = mblb_where(port, vlan);
 	struct mblb_backend *be;
-	u64 v;
 
 	if (!READ_ONCE(mn->lb_n_index))
 		return;
@@ -187,10 +216,18 @@ void mbstate_lb_learn(const struct net *net, __be32 ip, const u8 *mac,
 		return;
 	v = ether_addr_to_u64(mac) | MBLB_MAC_VALID;
 	hash_for_each_possible_rcu(mn->lb_index, be, hnode, (__force u32)ip) {
-		s64 old;
+		s64 old, w;
 
 		if (be->ip != ip || ether_addr_equal(mac, be->mb_mac))
 			continue;
+		w = atomic64_read(&be->where);
+		if (!((u64)w & MBLB_WHERE_VALID)) {
+			/* the first to bind it; a racing other port loses */
+			if (atomic64_cmpxchg(&be->where, w, (s64)here) != w)
+				continue;
+		} else if ((u64)w != here) {
+			continue;
+		}
 		old = atomic64_read(&be->learned);
 		if ((u64)old == v)
 			continue;
@@ -205,6 +242,44 @@ void mbstate_lb_learn(const struct net *net, __be32 ip, const u8 *mac,
 	}
 }
 EXPORT_SYMBOL_GPL(mbstate_lb_learn);
+
+/*
+ * Asks every bridge of @mn's namespace who has @ip: an ARP probe (RFC 5227:
+ * sender address 0.0.0.0, so no host caches anything from it) from the
+ * bridge's own MAC, flooded to every port. For a backend's address, the
+ * backend answers the bridge; mblb's PRE_ROUTING hook, already registered,
+ * learns the answer and binds the backend to the port it came in on.
+ * Without it a backend that has not spoken since it was configured is
+ * unknown, and the first connections go to the middlebox instead. For the
+ * middlebox's own address, its answer shows mblb the middlebox's port,
+ * from which no flow may be opened (mblb_new_flow()). Under mbstate_mutex;
+ * best effort (docs/lb.md, "Learning").
+ */
+static void mbstate_lb_probe(struct mbstate_net *mn, const struct mb_entry *mb,
+			     __be32 ip)
+{
+	unsigned int sent = 0;
+	struct net_device *dev;
+	struct sk_buff *skb;
+
+	rcu_read_lock();
+	for_each_netdev_rcu(mn->net, dev) {
+		if (!netif_is_bridge_master(dev) || !netif_running(dev))
+			continue;
+		skb = arp_create(ARPOP_REQUEST, ETH_P_ARP, ip, dev, 0, NULL,
+				 dev->dev_addr, NULL);
+		if (!skb)
+			break;
+		if (mb->vlan)
+			__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q),
+					       mb->vlan);
+		arp_xmit(skb);
+		/* bounded whatever the namespace holds */
+		if (++sent == MBSTATE_LB_PROBE_BRIDGES)
+			break;
+	}
+	rcu_read_unlock();
+}
 
 /**
  * mbstate_lb_ops_set - mblb comes (@ops) or goes (NULL)
@@ -299,7 +374,7 @@ int mbstate_lb_set(struct mbstate_net *mn, struct mb_entry *mb,
 				ret = -ENOSPC;
 				goto fail;
 			}
-			be = mbstate_lb_be_new(sp->ip, mb->mac);
+			be = mbstate_lb_be_new(sp->ip, mb);
 			if (!be)
 				goto fail;
 			fresh[n_fresh++] = be;
@@ -340,15 +415,19 @@ int mbstate_lb_set(struct mbstate_net *mn, struct mb_entry *mb,
 	rcu_assign_pointer(mb->lb_conf, conf);
 	if (old)
 		mbstate_lb_conf_release(old);
+	if (!READ_ONCE(mb->lb_port))
+		mbstate_lb_probe(mn, mb, mb->ip);
+	for (i = 0; i < conf->n; i++)
+		if (!conf->be[i].has_mac &&
+		    !(atomic64_read(&conf->be[i].be->learned) & MBLB_MAC_VALID))
+			mbstate_lb_probe(mn, mb, conf->be[i].be->ip);
 	kfree(scratch);
 	kfree(mbe);
 	return 0;
 
 fail:
-	while (n_fresh--) {
-		free_percpu(fresh[n_fresh]->stats);
-		kfree(fresh[n_fresh]);
-	}
+	while (n_fresh--)
+		mbstate_lb_be_free(fresh[n_fresh]);
 	if (conf)
 		mbstate_lb_conf_free(conf);
 	kfree(scratch);
@@ -746,6 +825,9 @@ int mbstate_lb_put(struct sk_buff *skb, struct mb_entry *mb)
 		[MB_LB_MAC_UNKNOWN] = MBSTATE_LB_STATS_A_MAC_UNKNOWN,
 		[MB_LB_TABLE_FULL] = MBSTATE_LB_STATS_A_TABLE_FULL,
 		[MB_LB_COLLISION] = MBSTATE_LB_STATS_A_COLLISION,
+		[MB_LB_FROM_MB_PORT] = MBSTATE_LB_STATS_A_FROM_MB_PORT,
+		[MB_LB_MB_PORT_UNKNOWN] = MBSTATE_LB_STATS_A_MB_PORT_UNKNOWN,
+		[MB_LB_OVER_QUOTA] = MBSTATE_LB_STATS_A_OVER_QUOTA,
 	};
 	const struct mblb_conf *conf = mbstate_deref(mb->lb_conf);
 	struct nlattr *nest, *list, *st_nest;

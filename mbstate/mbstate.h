@@ -107,6 +107,7 @@ int mbstate_lb_req_parse(struct genl_info *info, __be32 ip, const u8 *mac,
 int mbstate_lb_set(struct mbstate_net *mn, struct mb_entry *mb,
 		   const struct mblb_req *req, struct netlink_ext_ack *extack);
 void mbstate_lb_clear(struct mbstate_net *mn, struct mb_entry *mb);
+void mbstate_lb_quota_put(struct mblb_quota *q);
 void mbstate_lb_stats_read(const struct mb_entry *mb, u64 out[MB_LB_NSTATS]);
 int mbstate_lb_put(struct sk_buff *skb, struct mb_entry *mb);
 size_t mbstate_lb_msg_size(const struct mb_entry *mb);

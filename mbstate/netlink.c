@@ -467,8 +467,11 @@ static int mbstate_get_rule_dumpit(struct sk_buff *skb,
 		return -EINVAL;
 	}
 	mutex_lock(&mbstate_mutex);
+	/* not mn->gen: other middleboxes' changes do not disturb the dump */
 	cb->seq = mn->gen;
 	mb = mbstate_find(mn, nla_data(mac));
+	if (mb)
+		cb->seq = mb->fw_gen ?: 1;
 	if (!mb) {
 		/* also when it was unregistered while the dump ran */
 		NL_SET_ERR_MSG_ATTR(cb->extack, mac,

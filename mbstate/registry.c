@@ -264,6 +264,7 @@ int mbstate_fw_replace(struct mb_entry *mb, struct mbfw_rule **rules, u32 n,
 		rs->n_entries = rs->table->n_entries;
 	}
 	rcu_assign_pointer(mb->fw, rs);
+	mb->fw_gen++;
 	if (old)
 		call_rcu(&old->rcu, mbstate_ruleset_free_rcu);
 	return 0;
@@ -282,6 +283,7 @@ void mbstate_fw_clear(struct mb_entry *mb)
 	struct mbfw_ruleset *old = mbstate_deref(mb->fw);
 
 	RCU_INIT_POINTER(mb->fw, NULL);
+	mb->fw_gen++;
 	if (old)
 		call_rcu(&old->rcu, mbstate_ruleset_free_all_rcu);
 }
@@ -299,12 +301,17 @@ struct mb_entry *mbstate_mb_new(struct mbstate_net *mn, const u8 *mac,
 		return NULL;
 	mb->stats = mbstate_alloc_pcpu_stats(struct mb_pcpu_stats);
 	mb->lb_stats = mbstate_alloc_pcpu_stats(struct mb_lb_pcpu_stats);
-	if (!mb->stats || !mb->lb_stats) {
+	mb->lb_quota = kzalloc(sizeof(*mb->lb_quota), MBSTATE_GFP);
+	if (!mb->stats || !mb->lb_stats || !mb->lb_quota) {
 		free_percpu(mb->stats);
 		free_percpu(mb->lb_stats);
+		kfree(mb->lb_quota);
 		kfree(mb);
 		return NULL;
 	}
+	refcount_set(&mb->lb_quota->ref, 1);
+	/* a middlebox registered again is another: its rule dumps restart */
+	mb->fw_gen = mn->gen;
 	INIT_LIST_HEAD(&mb->lb_backends);
 	ether_addr_copy(mb->mac, mac);
 	mb->ip = ip;
@@ -325,6 +332,7 @@ static void mbstate_mb_free_rcu(struct rcu_head *head)
 		mbstate_ruleset_free_now(rs, true);
 	free_percpu(mb->stats);
 	free_percpu(mb->lb_stats);
+	mbstate_lb_quota_put(mb->lb_quota);
 	kfree(mb);
 }
 

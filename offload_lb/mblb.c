@@ -67,6 +67,15 @@ static unsigned int max_flows = 65536;
 module_param(max_flows, uint, 0444);
 MODULE_PARM_DESC(max_flows, "Size of the flow table, for all namespaces (65536; 16 to 16777216)");
 
+/*
+ * The table is shared by every namespace and VM: one middlebox's flows
+ * (a guest opening flows as fast as it can) must not take all of it from
+ * the others (docs/SECURITY.md, A7).
+ */
+static unsigned int max_flows_per_mb = 16384;
+module_param(max_flows_per_mb, uint, 0644);
+MODULE_PARM_DESC(max_flows_per_mb, "Flows one middlebox may have in the table (16384)");
+
 static unsigned int tcp_timeout = 3600;
 module_param(tcp_timeout, uint, 0644);
 MODULE_PARM_DESC(tcp_timeout, "Seconds an established TCP flow may stay idle (3600)");
@@ -121,6 +130,7 @@ struct mblb_flow {
 	const struct net *net;		/* compared, never dereferenced */
 	struct mblb_key key;
 	__be32 be_ip;
+	int be_port;			/* replies' port (ifindex), 0: any */
 	u8 be_mac[ETH_ALEN];
 	u8 mb_mac[ETH_ALEN];
 	struct mblb_backend *be;	/* holds a reference */
@@ -147,6 +157,16 @@ struct mblb_net {
  * (mblb_net_use(), mblb_net_unuse()), never the other way round.
  */
 static DEFINE_MUTEX(mblb_hook_mutex);
+
+/*
+ * Held by whoever ends flows (mblb_scan: the collector, a namespace's exit,
+ * the module's) from the first unlink to the last backend reference given
+ * back. A namespace's exit takes it too, so it cannot return, and mbstate's
+ * exit free the registry, while the collector still holds flows of that
+ * namespace it unlinked but has not released (mbstate_lb_backend_put()
+ * writes into the registry). Taken before mbstate_mutex, never under it.
+ */
+static DEFINE_MUTEX(mblb_scan_mutex);
 
 static struct mblb_flow *mblb_flows;	/* max_flows slots */
 static struct hlist_head *mblb_fwd, *mblb_rev;
@@ -358,7 +378,10 @@ static struct mblb_flow *mblb_lookup_rev(const struct net *net,
 	return NULL;
 }
 
-enum { MBLB_CREATED, MBLB_EXISTS, MBLB_FULL, MBLB_COLLISION, MBLB_GONE };
+enum {
+	MBLB_CREATED, MBLB_EXISTS, MBLB_FULL, MBLB_QUOTA, MBLB_COLLISION,
+	MBLB_GONE
+};
 
 /*
  * Links a new flow for @p to @be, reached at @be_mac. Packet path (softirq,
@@ -368,8 +391,8 @@ enum { MBLB_CREATED, MBLB_EXISTS, MBLB_FULL, MBLB_COLLISION, MBLB_GONE };
 static struct mblb_flow *mblb_flow_create(const struct net *net,
 					  const struct mblb_pkt *p,
 					  struct mblb_backend *be,
-					  const u8 *be_mac, const u8 *mb_mac,
-					  int *why)
+					  const u8 *be_mac, int be_port,
+					  const u8 *mb_mac, int *why)
 {
 	struct mblb_net *ln = mblb_pernet(net);
 	struct mblb_flow *f;
@@ -391,6 +414,10 @@ static struct mblb_flow *mblb_flow_create(const struct net *net,
 		*why = MBLB_FULL;
 		goto out;
 	}
+	if (atomic_read(&be->quota->flows) >= READ_ONCE(max_flows_per_mb)) {
+		*why = MBLB_QUOTA;
+		goto out;
+	}
 	/* the backend could not tell two such flows apart */
 	if (mblb_lookup_rev(net, &r)) {
 		*why = MBLB_COLLISION;
@@ -407,6 +434,7 @@ static struct mblb_flow *mblb_flow_create(const struct net *net,
 	f->net = net;
 	f->key = p->k;
 	f->be_ip = be->ip;
+	f->be_port = be_port;
 	ether_addr_copy(f->be_mac, be_mac);
 	ether_addr_copy(f->mb_mac, mb_mac);
 	f->be = be;
@@ -415,6 +443,7 @@ static struct mblb_flow *mblb_flow_create(const struct net *net,
 	hlist_add_head_rcu(&f->fwd, &mblb_fwd[mblb_hash(net, &p->k)]);
 	hlist_add_head_rcu(&f->rev, &mblb_rev[mblb_hash(net, &r)]);
 	atomic_inc(&be->flows);
+	atomic_inc(&be->quota->flows);
 	atomic_inc(&ln->flows);
 	*why = MBLB_CREATED;
 out:
@@ -461,19 +490,37 @@ static bool mblb_forward(struct sk_buff *skb, struct mblb_flow *f,
 	return true;
 }
 
-/* Picks a backend for a new flow of @mb and creates the flow. */
+/*
+ * Picks a backend for a new flow of @mb and creates the flow. A frame that
+ * came in on the middlebox's own bridge port never opens one: the
+ * middlebox could otherwise make up flows of other hosts' addresses and
+ * ports (spoofing its source, before any anti-spoofing filter, which runs
+ * after mbhook), and have the replies of a real server to those hosts
+ * rewritten (docs/SECURITY.md, A2). Until a frame from the middlebox's MAC
+ * has shown its port, no flow is opened either.
+ */
 static struct mblb_flow *mblb_new_flow(struct mb_entry *mb,
 				       const struct mblb_conf *conf,
 				       const struct net *net,
+				       const struct sk_buff *skb,
 				       const struct mblb_pkt *p)
 {
 	const struct mblb_conf_be *cb;
+	int why, port, be_port;
 	struct mblb_flow *f;
 	u8 mac[ETH_ALEN];
 	u32 hash;
 	u16 idx;
-	int why;
 
+	port = READ_ONCE(mb->lb_port);
+	if (!port) {
+		mb_lb_count(mb, MB_LB_MB_PORT_UNKNOWN, 1);
+		return NULL;
+	}
+	if (skb->dev->ifindex == port) {
+		mb_lb_count(mb, MB_LB_FROM_MB_PORT, 1);
+		return NULL;
+	}
 	if (conf->type == 1 && p->k.saddr != conf->src_ip) {
 		mb_lb_count(mb, MB_LB_NOT_SELECTED, 1);
 		return NULL;
@@ -493,11 +540,11 @@ static struct mblb_flow *mblb_new_flow(struct mb_entry *mb,
 		return NULL;
 	}
 	cb = &conf->be[idx];
-	if (!mblb_conf_be_mac(cb, mac)) {
+	if (!mblb_conf_be_mac(cb, mac, &be_port)) {
 		mb_lb_count(mb, MB_LB_MAC_UNKNOWN, 1);
 		return NULL;
 	}
-	f = mblb_flow_create(net, p, cb->be, mac, mb->mac, &why);
+	f = mblb_flow_create(net, p, cb->be, mac, be_port, mb->mac, &why);
 	switch (why) {
 	case MBLB_CREATED:
 		mb_lb_count(mb, MB_LB_NEW_FLOWS, 1);
@@ -505,6 +552,9 @@ static struct mblb_flow *mblb_new_flow(struct mb_entry *mb,
 		break;
 	case MBLB_FULL:
 		mb_lb_count(mb, MB_LB_TABLE_FULL, 1);
+		break;
+	case MBLB_QUOTA:
+		mb_lb_count(mb, MB_LB_OVER_QUOTA, 1);
 		break;
 	case MBLB_COLLISION:
 		mb_lb_count(mb, MB_LB_COLLISION, 1);
@@ -548,7 +598,7 @@ static unsigned int mblb_rx(struct mb_entry *mb, struct sk_buff *skb,
 		f = NULL;
 	}
 	if (!f) {
-		f = mblb_new_flow(mb, conf, state->net, &p);
+		f = mblb_new_flow(mb, conf, state->net, skb, &p);
 		if (!f)
 			return NF_ACCEPT;
 	}
@@ -562,6 +612,12 @@ static unsigned int mblb_rx(struct mb_entry *mb, struct sk_buff *skb,
 	u64_stats_add(&st->v[MB_LB_REDIRECTED_BYTES], len);
 	u64_stats_update_end(&st->syncp);
 	return NF_ACCEPT;
+}
+
+/* The VLAN a frame came in with at PRE_ROUTING (0: untagged). */
+static u16 mblb_vid(const struct sk_buff *skb)
+{
+	return skb_vlan_tag_present(skb) ? skb_vlan_tag_get_id(skb) : 0;
 }
 
 /* ARP: learn the sender's MAC if it is a backend's address. */
@@ -581,7 +637,11 @@ static void mblb_learn_arp(const struct net *net, const struct sk_buff *skb)
 	    (a->h.ar_op != htons(ARPOP_REQUEST) &&
 	     a->h.ar_op != htons(ARPOP_REPLY)) || !a->sip)
 		return;
-	mbstate_lb_learn(net, a->sip, a->sha, true);
+	/* the sender's hardware address must be the frame's own */
+	if (!ether_addr_equal(a->sha, eth_hdr(skb)->h_source))
+		return;
+	mbstate_lb_learn(net, a->sip, a->sha, true, skb->dev->ifindex,
+			 mblb_vid(skb));
 }
 
 /*
@@ -594,10 +654,16 @@ static unsigned int mblb_pre(void *priv, struct sk_buff *skb,
 			     const struct nf_hook_state *state)
 {
 	const struct ethhdr *eth = eth_hdr(skb);
+	struct mb_entry *mb;
 	struct mblb_flow *f;
 	struct mblb_pkt p;
 	int r;
 
+	/* where the middleboxes are: their frames' port (mblb_new_flow) */
+	mb = mbstate_lookup_rcu(state->net, eth->h_source);
+	if (mb && READ_ONCE(mb->lb_port) != skb->dev->ifindex &&
+	    (!mb->vlan || mb->vlan == mblb_vid(skb)))
+		WRITE_ONCE(mb->lb_port, skb->dev->ifindex);
 	if (skb->protocol == htons(ETH_P_ARP)) {
 		mblb_learn_arp(state->net, skb);
 		return NF_ACCEPT;
@@ -606,7 +672,8 @@ static unsigned int mblb_pre(void *priv, struct sk_buff *skb,
 	if (r == MBLB_NOT_IP)
 		return NF_ACCEPT;
 	if (p.k.saddr)
-		mbstate_lb_learn(state->net, p.k.saddr, eth->h_source, false);
+		mbstate_lb_learn(state->net, p.k.saddr, eth->h_source, false,
+				 skb->dev->ifindex, mblb_vid(skb));
 	if (r != MBLB_OK || !atomic_read(&mblb_pernet(state->net)->flows) ||
 	    is_multicast_ether_addr(eth->h_dest))
 		return NF_ACCEPT;
@@ -625,7 +692,11 @@ static unsigned int mblb_pre(void *priv, struct sk_buff *skb,
 /*
  * Our NF_BR_POST_ROUTING hook: the return path. Softirq (or BH disabled
  * for the bridge's own frames), rcu_read_lock(). A reply of a backend to a
- * client gets the VIP and the middlebox's MAC as its source.
+ * client gets the VIP and the middlebox's MAC as its source; only a frame
+ * that is the backend's, by its source MAC and by the port it entered the
+ * bridge on (skb_iif, the port's ifindex while the bridge forwards it), so
+ * that nobody else can speak for the VIP by claiming a backend's address
+ * (docs/SECURITY.md, A2).
  */
 static unsigned int mblb_post(void *priv, struct sk_buff *skb,
 			      const struct nf_hook_state *state)
@@ -638,7 +709,8 @@ static unsigned int mblb_post(void *priv, struct sk_buff *skb,
 	    mblb_parse(skb, &p, true) != MBLB_OK)
 		return NF_ACCEPT;
 	f = mblb_lookup_rev(state->net, &p.k);
-	if (!f)
+	if (!f || !ether_addr_equal(eth_hdr(skb)->h_source, f->be_mac) ||
+	    (f->be_port && skb->skb_iif != f->be_port))
 		return NF_ACCEPT;
 	if (!mblb_rewrite(skb, &p, false, f->key.daddr, f->mb_mac))
 		return NF_ACCEPT;
@@ -678,6 +750,7 @@ static void mblb_unlink(struct mblb_flow *f, struct mblb_flow **reap)
 	/* the namespace lives at least until its flows are flushed */
 	atomic_dec(&mblb_pernet(f->net)->flows);
 	atomic_dec(&f->be->flows);
+	atomic_dec(&f->be->quota->flows);
 	f->next = *reap;
 	*reap = f;
 }
@@ -715,6 +788,7 @@ static void mblb_scan(const struct net *net, bool gc)
 	unsigned long now = jiffies;
 	unsigned int i = 0, end;
 
+	mutex_lock(&mblb_scan_mutex);
 	while (i < max_flows) {
 		end = min(i + MBLB_GC_CHUNK, max_flows);
 		spin_lock_bh(&mblb_lock);
@@ -733,6 +807,7 @@ static void mblb_scan(const struct net *net, bool gc)
 		cond_resched();
 	}
 	mblb_recycle(reap);
+	mutex_unlock(&mblb_scan_mutex);
 }
 
 static void mblb_gc(struct work_struct *work)
@@ -882,6 +957,9 @@ static void __net_exit mblb_net_pre_exit(struct net *net)
  * The namespace goes, or mblb does: our hooks go, then the namespace's
  * flows. Their backends' release calls mblb_net_unuse() once more (unless
  * mblb is going and mbstate has no ops): it finds nothing to unhook.
+ * mblb_scan() waits for a collector run that is still releasing flows of
+ * @net it unlinked (they are no longer live, so the scan itself would miss
+ * them): when this returns, no flow of @net holds a backend.
  */
 static void __net_exit mblb_net_exit(struct net *net)
 {

@@ -35,6 +35,7 @@
 #define _MBVISOR_KERNEL_H
 
 #include <linux/etherdevice.h>
+#include <linux/if_vlan.h>
 #include <linux/netdevice.h>
 #include <linux/netfilter.h>
 #include <linux/percpu.h>
@@ -89,6 +90,9 @@ enum {
 	MB_LB_MAC_UNKNOWN,
 	MB_LB_TABLE_FULL,
 	MB_LB_COLLISION,
+	MB_LB_FROM_MB_PORT,
+	MB_LB_MB_PORT_UNKNOWN,
+	MB_LB_OVER_QUOTA,
 	MB_LB_NSTATS
 };
 
@@ -115,7 +119,38 @@ struct mblb_be_pcpu {
 /* mblb_backend.learned: a MAC (ether_addr_to_u64) and this bit if known. */
 #define MBLB_MAC_VALID		BIT_ULL(48)
 
+/*
+ * mblb_backend.where: the bridge port (ifindex, bits 0-31) and VLAN (bits
+ * 32-43, 0 untagged) its MAC was first learned on, and this bit once bound.
+ * From then on only frames that enter on that port and VLAN may change the
+ * learned MAC (docs/SECURITY.md, A3).
+ */
+#define MBLB_WHERE_VALID	BIT_ULL(48)
+
+static inline u64 mblb_where(int ifindex, u16 vlan)
+{
+	return (u64)(u32)ifindex | (u64)(vlan & VLAN_VID_MASK) << 32 |
+	       MBLB_WHERE_VALID;
+}
+
+static inline int mblb_where_port(u64 where)
+{
+	return where & MBLB_WHERE_VALID ? (int)(u32)where : 0;
+}
+
 struct mbstate_net;
+
+/*
+ * The flows of one middlebox, counted against mblb's per-middlebox quota
+ * (module parameter max_flows_per_mb) so that one VM cannot take the whole
+ * shared flow table. Shared by the middlebox and its backend objects, which
+ * may outlive it while flows drain: each holds a reference.
+ */
+struct mblb_quota {
+	refcount_t ref;
+	atomic_t flows;			/* under mblb_lock */
+	struct rcu_head rcu;
+};
 
 /* One backend of one middlebox; see "Load balancer" above. */
 struct mblb_backend {
@@ -123,10 +158,12 @@ struct mblb_backend {
 	__be32 ip;
 	u8 mb_mac[ETH_ALEN];		/* its middlebox: never its MAC */
 	atomic64_t learned;		/* MAC seen at the bridge */
+	atomic64_t where;		/* MBLB_WHERE_*: where it was seen */
 	atomic_t flows;			/* flows of mblb using it */
 	unsigned long flags;		/* MBLB_BE_F_* */
 	struct mb_entry *mb;		/* while attached; mutex */
 	struct mbstate_net *mn;		/* its namespace's, from attach on */
+	struct mblb_quota *quota;	/* its middlebox's; holds a reference */
 	struct list_head list;		/* on mb->lb_backends; mutex */
 	struct hlist_node hnode;	/* learning index, RCU; mutex */
 	struct mblb_be_pcpu __percpu *stats;
@@ -153,11 +190,17 @@ struct mblb_conf {
 	struct mblb_conf_be be[];
 };
 
-/* The MAC to send a new flow of @cb to, false while it is not known. */
-static inline bool mblb_conf_be_mac(const struct mblb_conf_be *cb, u8 *mac)
+/*
+ * The MAC to send a new flow of @cb to, false while it is not known, and in
+ * *@port the bridge port its replies must come from (0: any port, for a
+ * static MAC).
+ */
+static inline bool mblb_conf_be_mac(const struct mblb_conf_be *cb, u8 *mac,
+				    int *port)
 {
 	u64 v;
 
+	*port = 0;
 	if (cb->has_mac) {
 		ether_addr_copy(mac, cb->mac);
 		return true;
@@ -166,6 +209,7 @@ static inline bool mblb_conf_be_mac(const struct mblb_conf_be *cb, u8 *mac)
 	if (!(v & MBLB_MAC_VALID))
 		return false;
 	u64_to_ether_addr(v, mac);
+	*port = mblb_where_port((u64)atomic64_read(&cb->be->where));
 	return true;
 }
 
@@ -175,11 +219,16 @@ struct mb_entry {
 	u8 mac[ETH_ALEN];
 	__be32 ip;
 	u16 vlan;			/* bound VLAN, 0 if none; never changes */
+	int lb_port;			/* ifindex of the bridge port frames
+					 * from its MAC came in on, 0 before
+					 * the first; READ_ONCE (mblb) */
 	u32 services;			/* MBSTATE_SVC_*, changed under mutex */
 	bool enabled;			/* READ_ONCE on the packet path */
 	u32 next_rule_id;
+	u32 fw_gen;			/* bumped by each change of fw; mutex */
 	struct mbfw_ruleset __rcu *fw;
 	struct mblb_conf __rcu *lb_conf;	/* NULL without service L */
+	struct mblb_quota *lb_quota;	/* holds a reference */
 	struct list_head lb_backends;	/* attached mblb_backend, mutex */
 	u32 lb_n_backends;		/* on lb_backends */
 	struct mb_lb_pcpu_stats __percpu *lb_stats;
@@ -235,13 +284,15 @@ void mbstate_lb_backend_put(struct mblb_backend *be);
 
 /*
  * The bridge saw @ip at @mac (an ARP sender, or the source of an IPv4
- * frame). Updates the learned MAC of every attached backend with that
- * address in @net: a MAC it did not know yet, or, if @update (ARP), a
+ * frame) on the port with ifindex @port, in VLAN @vlan (0: untagged).
+ * Updates the learned MAC of every attached backend with that address in
+ * @net: a MAC it did not know yet (binding the backend to @port and @vlan),
+ * or, if @update (ARP) and the frame came in where the backend is bound, a
  * changed one. Packet path, under rcu_read_lock(); cheap when @net has no
  * backend.
  */
 void mbstate_lb_learn(const struct net *net, __be32 ip, const u8 *mac,
-		      bool update);
+		      bool update, int port, u16 vlan);
 
 /* One flow, as mblb reports it to mbstate for MBSTATE_CMD_GET_FLOW. */
 struct mb_lb_flow_info {

@@ -43,6 +43,7 @@ struct mbnl_lb_stats {
 	uint64_t redirected_packets, redirected_bytes;
 	uint64_t not_selected, unhandled, no_flow, no_backend;
 	uint64_t mac_unknown, table_full, collision;
+	uint64_t from_mb_port, mb_port_unknown, over_quota;
 };
 
 struct mbnl_mb {

@@ -168,6 +168,38 @@ expect 1 "not permitted" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	mbadm cmd "X $MB"
 check_eq 10.0.0.1 "$(mb_json $MB .ip)" "still registered"
 
+log "# A7: a rule dump of one middlebox is not disturbed by another's changes"
+check_ok mbadm cmd "R F $MB3 10.0.0.3"
+for i in $(seq 1 20000); do echo "A $MB3 T 8 d $i"; done >/run/t10-big
+check_ok mbadm batch /run/t10-big
+# the churn counts its changes, so that the test knows it ran meanwhile
+(
+	set +e
+	i=0
+	while :; do
+		mbadm cmd "A $MB2 T 8 d $((i % 20000 + 40000))" >/dev/null &&
+			mbadm cmd "D $MB2 T 8 d $((i % 20000 + 40000))" >/dev/null &&
+			echo $i >/run/t10-churn
+		i=$((i + 1))
+	done
+) &
+churn=$!
+mb_defer kill $churn
+churned()
+{
+	[[ -s /run/t10-churn ]]
+}
+mb_wait_for 20 churned || mb_fail "$MB2's churn did not start"
+c0=$(cat /run/t10-churn)
+for i in 1 2 3; do
+	check_eq 20000 "$(mbadm -j show $MB3 | jq '.[0].rules | length')" \
+		"dump $i of 20,000 rules while $MB2 changes"
+done
+check_ge $((c0 + 3)) "$(cat /run/t10-churn)" "$MB2's changes meanwhile"
+kill $churn
+wait $churn 2>/dev/null || true
+check_ok mbadm cmd "X $MB3"
+
 log "# A6: nor follow its changes (the changes group needs CAP_NET_ADMIN)"
 setpriv --reuid=65534 --regid=65534 --clear-groups mbadm monitor \
 	>/run/t10-monitor 2>&1 &

@@ -333,6 +333,16 @@ enum mbstate_lb_stats_attr {
 						 * flow with this client address
 						 * and ports */
 	MBSTATE_LB_STATS_A_PAD,
+	MBSTATE_LB_STATS_A_FROM_MB_PORT,	/* u64: would have opened a flow,
+						 * but came in on the middlebox's
+						 * own bridge port (spoofed) */
+	MBSTATE_LB_STATS_A_MB_PORT_UNKNOWN,	/* u64: would have opened a flow,
+						 * but no frame from the
+						 * middlebox's MAC was seen yet:
+						 * its port is not known */
+	MBSTATE_LB_STATS_A_OVER_QUOTA,		/* u64: the middlebox has as many
+						 * flows as mblb's max_flows_per_mb
+						 * allows */
 	__MBSTATE_LB_STATS_A_MAX
 };
 #define MBSTATE_LB_STATS_A_MAX (__MBSTATE_LB_STATS_A_MAX - 1)
