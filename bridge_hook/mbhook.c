@@ -39,7 +39,8 @@ static DEFINE_MUTEX(mbhook_mutex);	/* serialises (un)registration */
  * bridge does.
  */
 static u16 mbhook_frame_vid(const struct net_device *br,
-			    const struct net_device *port, struct sk_buff *skb)
+			    const struct net_device *port,
+			    const struct sk_buff *skb)
 {
 	struct bridge_vlan_info info;
 	u16 proto, vid = 0;
@@ -66,29 +67,82 @@ static u16 mbhook_frame_vid(const struct net_device *br,
 	return vid;
 }
 
-/*
- * Whether a frame for @mb's MAC is for @mb. A bridge without VLAN filtering
- * forwards by MAC alone: yes. On a VLAN-filtering bridge the MAC is unique
- * only per VLAN: yes if the frame's VLAN is the one @mb is bound to. A
- * middlebox bound to none is not offloaded there (its frames are counted as
- * unbound): another host may have its MAC in another VLAN, and neither the
- * registry nor the FDB can tell which one is the middlebox. Under
+/* @port's bridge if it filters VLANs, else NULL. Under rcu_read_lock(). */
+static struct net_device *mbhook_vlan_bridge(struct net_device *port)
+{
+	struct net_device *br = netdev_master_upper_dev_get_rcu(port);
+
+	if (!br || !netif_is_bridge_master(br) || !br_vlan_enabled(br))
+		return NULL;
+	return br;
+}
+
+/**
+ * mbhook_frame_vlan - the VLAN of a frame entering a bridge through @port
+ * @port: the bridge port it came in on (nf_hook_state.in)
+ * @skb: the frame, at NF_BR_PRE_ROUTING
+ *
+ * On a VLAN-filtering bridge, the VLAN the bridge will put it in (0 if it
+ * will drop it); elsewhere the VID of its tag, 0 if untagged. mblb binds a
+ * backend to the port and VLAN its MAC was learned in with it. Under
  * rcu_read_lock().
  */
+u16 mbhook_frame_vlan(struct net_device *port, const struct sk_buff *skb)
+{
+	struct net_device *br = mbhook_vlan_bridge(port);
+
+	if (br)
+		return mbhook_frame_vid(br, port, skb);
+	return skb_vlan_tag_present(skb) ? skb_vlan_tag_get_id(skb) : 0;
+}
+EXPORT_SYMBOL_GPL(mbhook_frame_vlan);
+
+/**
+ * mbhook_frame_in_mb_vlan - whether @skb, entering through @port, is in
+ *	@mb's VLAN
+ * @mb: a middlebox
+ * @port: the bridge port it came in on
+ * @skb: the frame, at NF_BR_PRE_ROUTING
+ * @unbound: set if @mb is not bound to a VLAN and the bridge filters them
+ *
+ * A bridge without VLAN filtering forwards by MAC alone: yes. On a
+ * VLAN-filtering bridge the MAC is unique only per VLAN: yes if the frame's
+ * VLAN is the one @mb is bound to. A middlebox bound to none is not
+ * offloaded there: another host may have its MAC in another VLAN, and
+ * neither the registry nor the FDB can tell which one is the middlebox.
+ * Under rcu_read_lock().
+ */
+bool mbhook_frame_in_mb_vlan(const struct mb_entry *mb,
+			     struct net_device *port,
+			     const struct sk_buff *skb, bool *unbound)
+{
+	struct net_device *br = mbhook_vlan_bridge(port);
+
+	*unbound = false;
+	if (!br)
+		return true;
+	if (mb->vlan)
+		return mbhook_frame_vid(br, port, skb) == mb->vlan;
+	*unbound = true;
+	return false;
+}
+EXPORT_SYMBOL_GPL(mbhook_frame_in_mb_vlan);
+
+/* mbhook_frame_in_mb_vlan(), counting the frames of an unbound @mb. */
 static bool mbhook_for_mb(struct mb_entry *mb, struct sk_buff *skb,
 			  const struct nf_hook_state *state)
 {
-	struct net_device *br = netdev_master_upper_dev_get_rcu(state->in);
 	struct mb_pcpu_stats *st;
+	bool unbound;
 
-	if (!br || !netif_is_bridge_master(br) || !br_vlan_enabled(br))
+	if (mbhook_frame_in_mb_vlan(mb, state->in, skb, &unbound))
 		return true;
-	if (mb->vlan)
-		return mbhook_frame_vid(br, state->in, skb) == mb->vlan;
-	st = this_cpu_ptr(mb->stats);
-	u64_stats_update_begin(&st->syncp);
-	u64_stats_inc(&st->unbound_packets);
-	u64_stats_update_end(&st->syncp);
+	if (unbound) {
+		st = this_cpu_ptr(mb->stats);
+		u64_stats_update_begin(&st->syncp);
+		u64_stats_inc(&st->unbound_packets);
+		u64_stats_update_end(&st->syncp);
+	}
 	return false;
 }
 

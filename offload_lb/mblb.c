@@ -614,12 +614,6 @@ static unsigned int mblb_rx(struct mb_entry *mb, struct sk_buff *skb,
 	return NF_ACCEPT;
 }
 
-/* The VLAN a frame came in with at PRE_ROUTING (0: untagged). */
-static u16 mblb_vid(const struct sk_buff *skb)
-{
-	return skb_vlan_tag_present(skb) ? skb_vlan_tag_get_id(skb) : 0;
-}
-
 /* ARP: learn the sender's MAC if it is a backend's address. */
 static void mblb_learn_arp(const struct net *net, const struct sk_buff *skb)
 {
@@ -641,7 +635,7 @@ static void mblb_learn_arp(const struct net *net, const struct sk_buff *skb)
 	if (!ether_addr_equal(a->sha, eth_hdr(skb)->h_source))
 		return;
 	mbstate_lb_learn(net, a->sip, a->sha, true, skb->dev->ifindex,
-			 mblb_vid(skb));
+			 mbhook_frame_vlan(skb->dev, skb));
 }
 
 /*
@@ -657,12 +651,16 @@ static unsigned int mblb_pre(void *priv, struct sk_buff *skb,
 	struct mb_entry *mb;
 	struct mblb_flow *f;
 	struct mblb_pkt p;
+	bool unbound;
 	int r;
 
-	/* where the middleboxes are: their frames' port (mblb_new_flow) */
+	/*
+	 * Where the middleboxes are: the port their frames come from, in
+	 * their VLAN, as mbhook tells frames for them apart (mblb_new_flow).
+	 */
 	mb = mbstate_lookup_rcu(state->net, eth->h_source);
 	if (mb && READ_ONCE(mb->lb_port) != skb->dev->ifindex &&
-	    (!mb->vlan || mb->vlan == mblb_vid(skb)))
+	    mbhook_frame_in_mb_vlan(mb, skb->dev, skb, &unbound))
 		WRITE_ONCE(mb->lb_port, skb->dev->ifindex);
 	if (skb->protocol == htons(ETH_P_ARP)) {
 		mblb_learn_arp(state->net, skb);
@@ -673,7 +671,8 @@ static unsigned int mblb_pre(void *priv, struct sk_buff *skb,
 		return NF_ACCEPT;
 	if (p.k.saddr)
 		mbstate_lb_learn(state->net, p.k.saddr, eth->h_source, false,
-				 skb->dev->ifindex, mblb_vid(skb));
+				 skb->dev->ifindex,
+				 mbhook_frame_vlan(skb->dev, skb));
 	if (r != MBLB_OK || !atomic_read(&mblb_pernet(state->net)->flows) ||
 	    is_multicast_ether_addr(eth->h_dest))
 		return NF_ACCEPT;

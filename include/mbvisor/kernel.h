@@ -257,6 +257,10 @@ struct mbhook_offload {
 
 int mbhook_register_offload(const struct mbhook_offload *off);
 void mbhook_unregister_offload(const struct mbhook_offload *off);
+u16 mbhook_frame_vlan(struct net_device *port, const struct sk_buff *skb);
+bool mbhook_frame_in_mb_vlan(const struct mb_entry *mb,
+			     struct net_device *port,
+			     const struct sk_buff *skb, bool *unbound);
 
 /*
  * Called by mbhook when an offload comes or goes. When it goes, every

@@ -224,6 +224,10 @@ B1=02:00:00:00:00:11
 B3=02:00:00:00:00:13
 mb_add_host b1 $B1 10.0.0.11/24
 mb_add_host b3 $B3 10.0.0.13/24
+# the load balancer's middlebox: mblb opens flows only once it knows the
+# middlebox's port (its answer to the host's ARP probe at R L), and never
+# from that port (docs/SECURITY.md, A2)
+mb_add_host lb $LB $VIP/24
 bridge fdb replace $B1 dev "$(mb_port b1)" master static
 bridge fdb replace $B3 dev "$(mb_port b3)" master static
 printf 'R L %s %s 0 0.0.0.0 10.0.0.11 mac %s\n' $LB $VIP $B1 >"$dir/L1"

@@ -197,6 +197,31 @@ check_ok mbadm cmd "R L $MB 10.0.0.100 0 0.0.0.0 10.0.0.9 vlan 10"
 check_eq '["firewall","load-balancer"]' "$(mb_json $MB .services | jq -c .)" \
 	"R L with the same VLAN adds the service"
 
+log "# the load balancer in VLAN 10: the middlebox's port is learned in its VLAN"
+# mblb opens flows only once it knows the port the middlebox's frames come
+# from (never from that port: docs/SECURITY.md, A2). The twin sends with
+# the same MAC in VLAN 20 from another port; it must not be taken for it.
+access_host b1 02:00:00:00:00:11 10.0.0.11 10
+ip netns exec b1 python3 "$MBVISOR_ROOT/tests/vm/lbpeer.py" serve b1 80 5000 \
+	>/dev/null 2>&1 &
+mb_defer kill $!
+b1_listens()
+{
+	ip netns exec b1 ss -Hltn 'sport = :80' | grep -q .
+}
+mb_wait_for 20 b1_listens || mb_fail "b1's server did not start"
+check_ok mbadm cmd "D $MB L 10.0.0.9"
+check_ok mbadm cmd "A $MB L 10.0.0.11 mac 02:00:00:00:00:11"
+check_ok ping_ok mb 10.0.0.1
+check_ok ping_ok twin 10.0.20.1
+check_eq "b1 10.0.0.1" \
+	"$(ip netns exec h1 python3 "$MBVISOR_ROOT/tests/vm/lbpeer.py" connect 10.0.0.100 80 1)" \
+	"h1's connection to the VIP in VLAN 10, served by"
+check_eq 0 "$(mb_json $MB .lb.stats.mb_port_unknown)" "frames while the middlebox's port was unknown"
+check_eq 0 "$(mb_json $MB .lb.stats.from_mb_port)" "frames from the middlebox's port"
+check_eq 1 "$(mb_json $MB .lb.stats.new_flows)" "flows"
+ns_destroy b1
+
 log "# a bridge without VLAN filtering: as before, the VLAN is not looked at"
 ns_destroy twin
 ip link del "$(mb_port twin)" 2>/dev/null || true
