@@ -15,6 +15,17 @@
  *
  * A client never sends anything: data or EOF from it ends its connection.
  * Sends never block (MSG_DONTWAIT): a client that does not read is dropped.
+ *
+ * Admission (audit A4): the listener accepts at once, so that the backlog
+ * never fills, and reads the client's SO_PEERCRED. A uid other than root
+ * and QEMU's is closed. A VM has one QEMU, which makes one connection: with
+ * a peer connected, a newcomer is refused, unless the peer is gone (EOF
+ * not yet seen) or has not read all of its handshake (SIOCOUTQ: bytes we
+ * sent that it has not read). QEMU reads the handshake while its device
+ * starts; a client that never reads is a squatter, and the newcomer takes
+ * its place. What remains open: a process running as QEMU's user that
+ * connects first and reads its handshake keeps the place until it hangs
+ * up; such a process can open QEMU's memory anyway.
  */
 
 #include <errno.h>
@@ -23,7 +34,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <endian.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -81,8 +94,8 @@ static void close_evfds(int *evfd, unsigned int n)
 }
 
 int ivserver_open(struct ivserver *s, const char *path, int shm_fd,
-		  unsigned int vectors, mode_t mode, gid_t gid, char *err,
-		  size_t errlen)
+		  unsigned int vectors, mode_t mode, gid_t gid, uid_t peer_uid,
+		  char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -92,6 +105,8 @@ int ivserver_open(struct ivserver *s, const char *path, int shm_fd,
 	s->listen_fd = -1;
 	s->shm_fd = shm_fd;
 	s->next_id = 1;
+	s->max_peers = 1;		/* QEMU's one connection */
+	s->peer_uid = peer_uid;
 	for (v = 0; v < IVSERVER_MAX_VECTORS; v++)
 		s->host_evfd[v] = -1;
 	for (i = 0; i < IVSERVER_MAX_PEERS; i++)
@@ -189,17 +204,85 @@ static bool id_used(const struct ivserver *s, uint16_t id)
 	return false;
 }
 
-int ivserver_accept(struct ivserver *s, char *err, size_t errlen)
+/* Whether peer @p hung up (its EOF may still wait in epoll's queue). */
+static bool peer_gone(const struct ivpeer *p)
+{
+	char c;
+
+	return recv(p->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* Whether peer @p left bytes we sent it unread: not (yet) a QEMU. */
+static bool peer_unread(const struct ivpeer *p)
+{
+	int n = 0;
+
+	return ioctl(p->fd, SIOCOUTQ, &n) || n > 0;
+}
+
+/* Makes room for one more peer if the limit allows: -1 if it does not. */
+static int make_room(struct ivserver *s, uint16_t *replaced)
+{
+	unsigned int i;
+
+	if (s->npeers < s->max_peers)
+		return 0;
+	for (i = 0; i < IVSERVER_MAX_PEERS; i++) {
+		struct ivpeer *o = &s->peers[i];
+
+		if (o->fd < 0 || (!peer_gone(o) && !peer_unread(o)))
+			continue;
+		*replaced = o->id;
+		ivserver_drop(s, (int)i);
+		if (s->npeers < s->max_peers)
+			return 0;
+	}
+	return -1;
+}
+
+int ivserver_accept(struct ivserver *s, uint16_t *replaced, char *err,
+		    size_t errlen)
 {
 	struct ivpeer *p = NULL;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
 	unsigned int i, v;
 	int fd, idx = -1;
 
+	*replaced = IVSERVER_HOST_ID;
 	fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return -2;
 		snprintf(err, errlen, "accept: %s", strerror(errno));
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    len != sizeof(cred)) {
+		snprintf(err, errlen, "refused a client: SO_PEERCRED: %s",
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (cred.uid != 0 && (s->peer_uid == IVSERVER_ANY_UID ||
+			      cred.uid != s->peer_uid)) {
+		if (s->peer_uid == IVSERVER_ANY_UID)
+			snprintf(err, errlen,
+				 "refused a client with uid %u (pid %d): only root may connect (QEMU's user: --qemu-user)",
+				 (unsigned int)cred.uid, (int)cred.pid);
+		else
+			snprintf(err, errlen,
+				 "refused a client with uid %u (pid %d): only root and QEMU's user, uid %u, may connect",
+				 (unsigned int)cred.uid, (int)cred.pid,
+				 (unsigned int)s->peer_uid);
+		close(fd);
+		return -1;
+	}
+	if (make_room(s, replaced)) {
+		snprintf(err, errlen,
+			 "refused a client with uid %u (pid %d): a peer is connected, and a VM has one QEMU",
+			 (unsigned int)cred.uid, (int)cred.pid);
+		close(fd);
 		return -1;
 	}
 	for (i = 0; i < IVSERVER_MAX_PEERS; i++) {
@@ -305,11 +388,11 @@ void ivserver_ring_all(struct ivserver *s, unsigned int vector)
 	}
 }
 
-bool ivserver_drain(struct ivserver *s, unsigned int vector)
+uint64_t ivserver_drain(struct ivserver *s, unsigned int vector)
 {
 	uint64_t n;
 
-	if (vector >= s->vectors)
-		return false;
-	return read(s->host_evfd[vector], &n, sizeof(n)) == sizeof(n) && n;
+	if (vector >= s->vectors || s->host_evfd[vector] < 0)
+		return 0;
+	return read(s->host_evfd[vector], &n, sizeof(n)) == sizeof(n) ? n : 0;
 }

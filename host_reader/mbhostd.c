@@ -23,6 +23,8 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -60,6 +62,7 @@
 #define LOG_WINDOW_MS		10000
 #define LOG_WINDOW_LINES	20
 #define MAX_VMS			256
+#define DEFAULT_QEMU_USER	"libvirt-qemu"	/* Debian's, if it exists */
 
 enum { EXIT_USAGE = 2 };
 
@@ -148,6 +151,8 @@ struct rsp_rec {
 	char msg[MBSHM_RSP_MSG_MAX + 1];
 };
 
+struct src;
+
 struct vm {
 	char name[VM_NAME_MAX + 1];
 	char shm_path[PATH_MAX];
@@ -185,6 +190,13 @@ struct vm {
 	bool has_server;
 	struct ivserver srv;
 	bool rung;
+	struct src *hostev_src[IVSERVER_MAX_VECTORS];
+	/* doorbell budget: wakeups this second, then deaf until the tick */
+	unsigned int db_wakeups;
+	bool db_muted;
+	unsigned long db_mutes, db_ignored;
+
+	struct mbshm_stats_entry *stats;	/* publish_stats()'s buffer */
 
 	/* polling, rate limit */
 	unsigned int poll_ms;
@@ -210,6 +222,11 @@ static struct {
 	mode_t socket_mode;		/* doorbell sockets */
 	gid_t socket_gid;		/* (gid_t)-1: our own group */
 	const char *socket_group;
+	/* QEMU's user: may own the shm files, may connect to the sockets */
+	const char *qemu_user;		/* NULL: root only */
+	uid_t qemu_uid;
+	gid_t qemu_gid;
+	unsigned int doorbell_rate;	/* wakeups per VM per second */
 } opt = {
 	.state_dir = DEFAULT_STATE_DIR,
 	.socket_mode = 0660,
@@ -218,6 +235,7 @@ static struct {
 	.burst = 100,
 	.poll_min = 1,
 	.poll_max = 100,
+	.doorbell_rate = 200,
 };
 
 static struct vm *vms[MAX_VMS];
@@ -1290,23 +1308,147 @@ static void reconcile_vm(struct vm *vm)
 	}
 }
 
-static int open_shm(struct vm *vm)
+/*
+ * DOC: Whose shared memory (audit A4)
+ *
+ * /dev/shm is writable by everyone (mode 1777): a file or a symbolic link
+ * planted at a VM's path must not become its channel, nor make mbhostd
+ * write through a link into a file of root's. So:
+ *
+ *  - the directory (opened once, then used with openat()) must belong to
+ *    root or to us, and be writable by no one else unless it is sticky;
+ *  - the file is opened with O_NOFOLLOW, and must be a regular file owned
+ *    by root (us) or by QEMU's user (--qemu-user), writable by no other
+ *    user: not by others, by its group only if that is root's or QEMU's;
+ *  - a file mbhostd creates itself (doorbell, --size) is created with
+ *    O_CREAT | O_EXCL, mode 0600; one that exists already is taken only if
+ *    it is ours (root's): it is the one an earlier run created, and QEMU
+ *    may still map it. Anyone else's is refused, not removed: it says who
+ *    planted it, and removing it would race with them again.
+ *
+ * A refused file is logged with its owner and mode, and not touched.
+ */
+static int check_shm_dir(struct vm *vm, int dfd, const char *dir)
 {
 	struct stat st;
-	int flags = O_RDWR | O_CLOEXEC;
 
-	if (vm->create_size)
-		flags |= O_CREAT;
-	vm->shm_fd = open(vm->shm_path, flags, 0600);
+	if (fstat(dfd, &st)) {
+		logmsg(LOG_ERR, "vm %s: %s: %s", vm->name, dir,
+		       strerror(errno));
+		return -1;
+	}
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+		logmsg(LOG_ERR,
+		       "vm %s: refusing %s: its directory %s (uid %u, mode %04o) must belong to root and be writable by nobody else unless sticky",
+		       vm->name, vm->shm_path, dir, (unsigned int)st.st_uid,
+		       (unsigned int)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* -1: refused (logged); 0: a file mbhostd may serve. */
+static int check_shm_file(struct vm *vm, const struct stat *st)
+{
+	bool ours = st->st_uid == 0 || st->st_uid == geteuid();
+	bool qemus = opt.qemu_user && st->st_uid == opt.qemu_uid;
+	bool group_ok = st->st_gid == 0 ||
+			(opt.qemu_user && st->st_gid == opt.qemu_gid);
+	const char *why = NULL;
+
+	if (!S_ISREG(st->st_mode))
+		why = "not a regular file";
+	else if (vm->create_size && !ours)
+		why = "mbhostd creates this file, and it belongs to another user";
+	else if (!ours && !qemus)
+		why = opt.qemu_user ?
+		      "it belongs to neither root nor QEMU's user (--qemu-user)" :
+		      "it does not belong to root (QEMU's user: --qemu-user)";
+	else if (st->st_mode & S_IWOTH)
+		why = "it is writable by others";
+	else if ((st->st_mode & S_IWGRP) && !group_ok)
+		why = "it is writable by a group that is neither root's nor QEMU's user's";
+	if (!why)
+		return 0;
+	logmsg(LOG_ERR,
+	       "vm %s: refusing %s (uid %u, gid %u, mode %04o): %s; not served",
+	       vm->name, vm->shm_path, (unsigned int)st->st_uid,
+	       (unsigned int)st->st_gid, (unsigned int)(st->st_mode & 07777),
+	       why);
+	return -1;
+}
+
+/* Opens and maps the VM's memory: 0, -1 error, -2 the file was refused
+ * (see above; check_shm() waits for another one). */
+static int open_shm(struct vm *vm)
+{
+	const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+			  O_NONBLOCK;
+	char dir[PATH_MAX], *slash;
+	const char *base;
+	bool created = false;
+	struct stat st;
+	int dfd, tries;
+
+	snprintf(dir, sizeof(dir), "%s", vm->shm_path);
+	slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		base = vm->shm_path + (slash - dir) + 1;
+		if (slash == dir)
+			strcpy(dir, "/");
+	} else {
+		strcpy(dir, ".");
+		base = vm->shm_path;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		logmsg(LOG_ERR, "vm %s: %s: %s", vm->name, dir,
+		       strerror(errno));
+		return -1;
+	}
+	if (check_shm_dir(vm, dfd, dir)) {
+		close(dfd);
+		return -2;
+	}
+	/* Bounded: someone racing our O_EXCL with their own file wins, and
+	 * is then refused by its owner. */
+	for (tries = 0; tries < 3; tries++) {
+		vm->shm_fd = openat(dfd, base, flags);
+		if (vm->shm_fd >= 0 || errno != ENOENT || !vm->create_size)
+			break;
+		vm->shm_fd = openat(dfd, base, flags | O_CREAT | O_EXCL, 0600);
+		if (vm->shm_fd >= 0) {
+			created = true;
+			break;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	close(dfd);
 	if (vm->shm_fd < 0) {
+		if (errno == ELOOP) {
+			logmsg(LOG_ERR,
+			       "vm %s: refusing %s: it is a symbolic link; not followed",
+			       vm->name, vm->shm_path);
+			return -2;
+		}
 		logmsg(LOG_ERR, "vm %s: %s: %s", vm->name, vm->shm_path,
 		       strerror(errno));
 		return -1;
 	}
-	if (fstat(vm->shm_fd, &st))
+	if (fstat(vm->shm_fd, &st)) {
+		logmsg(LOG_ERR, "vm %s: %s: %s", vm->name, vm->shm_path,
+		       strerror(errno));
 		return -1;
+	}
 	vm->shm_dev = st.st_dev;
 	vm->shm_ino = st.st_ino;
+	if (!created && check_shm_file(vm, &st))
+		return -2;
+	/* Ours, new or left empty by a run that died right after creating
+	 * it: give it its size. */
 	if (!st.st_size && vm->create_size) {
 		if (ftruncate(vm->shm_fd, (off_t)vm->create_size)) {
 			logmsg(LOG_ERR, "vm %s: %s: %s", vm->name,
@@ -1339,7 +1481,8 @@ static int start_vm(struct vm *vm)
 	char err[MB_ERR_LEN];
 	bool fresh, reloaded = false;
 	char lock[PATH_MAX + 8];
-	int loaded, lfd;
+	struct stat st;
+	int loaded, lfd, ret;
 	size_t i;
 
 	/* One mbhostd per VM: a lock next to the state file (not on the
@@ -1358,8 +1501,7 @@ static int start_vm(struct vm *vm)
 		vm->lock_fd = lfd;
 	}
 	/* A plain ivshmem memory is QEMU's to create: wait for the VM. */
-	if (!vm->create_size && access(vm->shm_path, F_OK) &&
-	    errno == ENOENT) {
+	if (!vm->create_size && lstat(vm->shm_path, &st) && errno == ENOENT) {
 		if (!vm->waiting)
 			logmsg(LOG_NOTICE,
 			       "vm %s: waiting for %s to appear (is the VM running?)",
@@ -1375,14 +1517,25 @@ static int start_vm(struct vm *vm)
 	vm->pending = false;
 	vm->nunpub = 0;
 	vm->host_status = MBSHM_HS_OK;
-	if (open_shm(vm)) {
+	ret = open_shm(vm);
+	if (ret) {
 		if (vm->shm_fd >= 0)
 			close(vm->shm_fd);
 		vm->shm_fd = -1;
+		/* A refused file of QEMU's: wait for another one. */
+		if (ret == -2 && !vm->create_size) {
+			if (!lstat(vm->shm_path, &st)) {
+				vm->failed_dev = st.st_dev;
+				vm->failed_ino = st.st_ino;
+			}
+			return 1;
+		}
 		return -1;
 	}
 	if (!vm->unpub)
 		vm->unpub = xcalloc(BATCH + 2, sizeof(*vm->unpub));
+	if (!vm->stats)
+		vm->stats = xcalloc(vm->nmacs, sizeof(*vm->stats));
 	H = vm->base;
 	loaded = state_load(vm);
 	fresh = loaded <= 0;
@@ -1474,7 +1627,8 @@ static int start_vm(struct vm *vm)
 	if (vm->sock_path[0]) {
 		if (ivserver_open(&vm->srv, vm->sock_path, vm->shm_fd,
 				  vm->vectors, opt.socket_mode, opt.socket_gid,
-				  err, sizeof(err))) {
+				  opt.qemu_user ? opt.qemu_uid :
+				  IVSERVER_ANY_UID, err, sizeof(err))) {
 			logmsg(LOG_ERR, "vm %s: %s", vm->name, err);
 			return -1;
 		}
@@ -1497,14 +1651,15 @@ static int start_vm(struct vm *vm)
 	return 0;
 }
 
+/* Touches the mapping with nothing allocated: see shm_guarded(). */
 static void publish_stats(struct vm *vm)
 {
-	struct mbshm_stats_entry *e = xcalloc(vm->nmacs ? vm->nmacs : 1,
-					      sizeof(*e));
+	struct mbshm_stats_entry *e = vm->stats;
 	char err[MB_ERR_LEN];
 	struct mbnl_mb mb;
 	size_t i;
 
+	memset(e, 0, vm->nmacs * sizeof(*e));
 	for (i = 0; i < vm->nmacs; i++) {
 		memcpy(e[i].mac, vm->macs[i].mac, MB_ETH_ALEN);
 		if (!nl || mbnl_get_mb(nl, vm->macs[i].mac, &mb, err,
@@ -1522,7 +1677,6 @@ static void publish_stats(struct vm *vm)
 		e[i].disabled_packets = mb.stats.disabled_packets;
 	}
 	mbshm_host_stats(vm->base, &vm->l, e, vm->nmacs, (__u64)time(NULL));
-	free(e);
 }
 
 static void stop_vm(struct vm *vm)
@@ -1553,7 +1707,8 @@ static void check_shm(struct vm *vm)
 
 	if (vm->create_size)
 		return;
-	if (vm->base && !stat(vm->shm_path, &st) && st.st_dev == vm->shm_dev &&
+	if (vm->base && !lstat(vm->shm_path, &st) &&
+	    st.st_dev == vm->shm_dev &&
 	    st.st_ino == vm->shm_ino)
 		return;
 	if (vm->base) {
@@ -1562,13 +1717,13 @@ static void check_shm(struct vm *vm)
 		stop_vm(vm);
 	}
 	/* A file that could not be served is tried again once replaced. */
-	if (!stat(vm->shm_path, &st) && st.st_ino == vm->failed_ino &&
+	if (!lstat(vm->shm_path, &st) && st.st_ino == vm->failed_ino &&
 	    st.st_dev == vm->failed_dev)
 		return;
 	if (start_vm(vm) < 0) {
 		logmsg(LOG_ERR, "vm %s: cannot serve %s until it is replaced",
 		       vm->name, vm->shm_path);
-		if (!stat(vm->shm_path, &st)) {
+		if (!lstat(vm->shm_path, &st)) {
 			vm->failed_dev = st.st_dev;
 			vm->failed_ino = st.st_ino;
 		}
@@ -1710,26 +1865,188 @@ struct src {
 
 static int epfd;
 
-static void watch(int fd, enum src_type type, struct vm *vm, int idx)
+static struct src *new_src(enum src_type type, struct vm *vm, int idx)
 {
 	struct src *s = xcalloc(1, sizeof(*s));
-	struct epoll_event ev = { .events = EPOLLIN };
 
 	s->type = type;
 	s->vm = vm;
 	s->idx = idx;
-	ev.data.ptr = s;
+	return s;
+}
+
+static void watch_src(int fd, struct src *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
+
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		logmsg(LOG_ERR, "epoll_ctl: %s", strerror(errno));
 		exit(1);
 	}
 }
 
+static void watch(int fd, enum src_type type, struct vm *vm, int idx)
+{
+	watch_src(fd, new_src(type, vm, idx));
+}
+
 static void unwatch(int fd)
 {
-	/* The struct src leaks on purpose: an event for it may still be in
-	 * the current batch. It is tiny and per connection. */
 	epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* Stops watching every fd of @vm's doorbell server. Its host eventfds
+ * must go out of epoll by hand: QEMU holds copies, so closing ours does
+ * not end epoll's interest in them. */
+static void unwatch_server(struct vm *vm)
+{
+	unsigned int k;
+
+	unwatch(vm->srv.listen_fd);
+	for (k = 0; k < IVSERVER_MAX_PEERS; k++)
+		if (vm->srv.peers[k].fd >= 0)
+			unwatch(vm->srv.peers[k].fd);
+	for (k = 0; k < vm->srv.vectors; k++)
+		unwatch(vm->srv.host_evfd[k]);
+}
+
+/*
+ * DOC: Shared memory that shrinks (audit A4)
+ *
+ * QEMU's user can truncate a VM's file under our mapping (ftruncate() on
+ * the descriptor the doorbell server gave QEMU, or on its own file); a
+ * page past the new end then raises SIGBUS when touched. shm_check(), at
+ * every round that serves a VM and every tick, compares the file's size
+ * with the mapping and stops the VM's channel if it shrank. A truncation
+ * between that check and the access remains: every call that touches a
+ * mapping goes through shm_guarded(), which arms a per-thread jump buffer;
+ * the SIGBUS handler jumps back when the faulting address is inside a VM's
+ * mapping, and that VM's channel is stopped by shm_lost(), which does not
+ * touch the mapping again. A SIGBUS anywhere else, or in a thread that did
+ * not arm the guard (the monitor never does), kills mbhostd as before.
+ *
+ * The handler is installed with SA_NODEFER, so that jumping out of it
+ * leaves SIGBUS unblocked without sigsetjmp() saving the signal mask (a
+ * system call per guarded call otherwise). Guarded code must not hold
+ * anything a jump would leak or leave locked while it touches a mapping:
+ * the mbshm_host_*() calls copy between the mapping and private memory,
+ * take no lock and allocate nothing (publish_stats() uses a buffer of the
+ * VM's).
+ */
+static __thread sigjmp_buf *shm_jmp;
+static __thread struct vm *volatile shm_fault_vm;
+
+/* Set with MBHOSTD_FAULT=no-size-check: the tests reach the SIGBUS guard. */
+static bool fault_no_size_check;
+
+static void sigbus_handler(int sig, siginfo_t *si, void *uctx)
+{
+	const char *addr = si->si_addr;
+	size_t i;
+
+	(void)uctx;
+	for (i = 0; shm_jmp && i < nvms; i++) {
+		const char *b = vms[i]->base;
+
+		if (b && addr >= b && addr < b + vms[i]->l.size) {
+			shm_fault_vm = vms[i];
+			siglongjmp(*shm_jmp, 1);
+		}
+	}
+	/* Not a mapping of ours: die of it. The fault recurs on return. */
+	signal(sig, SIG_DFL);
+}
+
+static void shm_lost(struct vm *vm, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Stops serving @vm without touching its mapping again. */
+static void shm_lost(struct vm *vm, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	logmsg(LOG_ERR,
+	       "vm %s: %s %s: stopped serving this VM (the others are served); %s",
+	       vm->name, vm->shm_path, why, vm->create_size ?
+	       "restart mbhostd and the VM to serve it again" :
+	       "it is served again when QEMU replaces the file");
+	if (vm->has_server) {
+		unwatch_server(vm);
+		ivserver_close(&vm->srv);
+		vm->has_server = false;
+	}
+	munmap(vm->base, vm->l.size);
+	vm->base = NULL;
+	close(vm->shm_fd);
+	vm->shm_fd = -1;
+	vm->failed_dev = vm->shm_dev;
+	vm->failed_ino = vm->shm_ino;
+	vm->rung = false;
+}
+
+/* false (and @vm stopped) if @vm's file is now smaller than its mapping. */
+static bool shm_check(struct vm *vm)
+{
+	struct stat st;
+
+	if (!vm->base || fault_no_size_check)
+		return true;
+	if (fstat(vm->shm_fd, &st)) {
+		shm_lost(vm, "cannot be checked (%s)", strerror(errno));
+		return false;
+	}
+	if (st.st_size < (off_t)vm->l.size) {
+		shm_lost(vm, "shrank from %zu to %lld bytes", vm->l.size,
+			 (long long)st.st_size);
+		return false;
+	}
+	return true;
+}
+
+typedef void vm_fn(struct vm *vm, void *arg);
+
+/*
+ * Runs @fn(@vm, @arg), which may touch mappings: true if it returned,
+ * false if it touched a mapping that had shrunk (that VM is stopped). The
+ * jump buffer lives in this frame, which outlives @fn; nothing here
+ * changes between sigsetjmp() and the jump, so nothing needs volatile.
+ */
+static bool shm_guarded(struct vm *vm, vm_fn *fn, void *arg)
+{
+	sigjmp_buf jb, *outer = shm_jmp;
+
+	if (sigsetjmp(jb, 0)) {
+		struct vm *lost = shm_fault_vm;
+
+		shm_jmp = outer;
+		shm_fault_vm = NULL;
+		shm_lost(lost, "shrank under mbhostd (SIGBUS)");
+		return false;
+	}
+	shm_jmp = &jb;
+	fn(vm, arg);
+	shm_jmp = outer;
+	return true;
+}
+
+static void sigbus_init(void)
+{
+	struct sigaction sa = {
+		.sa_sigaction = sigbus_handler,
+		.sa_flags = SA_SIGINFO | SA_NODEFER,
+	};
+	const char *f = getenv("MBHOSTD_FAULT");
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, NULL)) {
+		logmsg(LOG_ERR, "sigaction SIGBUS: %s", strerror(errno));
+		exit(1);
+	}
+	fault_no_size_check = f && !strcmp(f, "no-size-check");
 }
 
 static void peer_event(struct vm *vm, int idx)
@@ -1737,7 +2054,7 @@ static void peer_event(struct vm *vm, int idx)
 	struct ivpeer *p = &vm->srv.peers[idx];
 	char buf[64];
 
-	if (p->fd < 0)
+	if (!vm->has_server || p->fd < 0)
 		return;
 	/* Clients send nothing: data or EOF ends the connection. */
 	if (recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT) < 0 &&
@@ -1751,40 +2068,190 @@ static void peer_event(struct vm *vm, int idx)
 
 static void listen_event(struct vm *vm)
 {
-	char err[160];
+	static struct src *peer_src[MAX_VMS][IVSERVER_MAX_PEERS];
+	size_t v = 0;
+	uint16_t replaced;
+	char err[256];
 	int idx;
 
-	idx = ivserver_accept(&vm->srv, err, sizeof(err));
+	if (!vm->has_server)
+		return;
+	idx = ivserver_accept(&vm->srv, &replaced, err, sizeof(err));
+	if (replaced != IVSERVER_HOST_ID)
+		vm_log(vm, LOG_WARNING,
+		       "ivshmem peer %u had not read its handshake: dropped for a new connection",
+		       replaced);
 	if (idx == -2)
 		return;
 	if (idx < 0) {
 		vm_log(vm, LOG_WARNING, "ivshmem server: %s", err);
 		return;
 	}
-	watch(vm->srv.peers[idx].fd, SRC_PEER, vm, idx);
+	/* One struct src per VM and slot, reused: clients come and go. An
+	 * event of the slot's previous fd still in this batch finds the new
+	 * peer with nothing to read. */
+	while (vms[v] != vm)
+		v++;
+	if (!peer_src[v][idx])
+		peer_src[v][idx] = new_src(SRC_PEER, vm, idx);
+	watch_src(vm->srv.peers[idx].fd, peer_src[v][idx]);
 	vm_log(vm, LOG_INFO, "ivshmem peer %u connected (%u vectors)",
 	       vm->srv.peers[idx].id, vm->srv.vectors);
 	publish_header(vm);
 	vm->rung = true;	/* look at the ring at once */
 }
 
+/*
+ * DOC: Doorbell budget (audit A7)
+ *
+ * Every ring of a VM's doorbell wakes mbhostd. Each VM may wake it
+ * --doorbell-rate times a second; past that, its host eventfds are left
+ * out of epoll (events 0) until the next tick, which counts what was rung
+ * meanwhile and looks at the ring anyway. A flood then costs at most that
+ * many wakeups a second, charged to the VM that rings: the others are
+ * woken by their own doorbells as before.
+ */
+static void doorbell_mute(struct vm *vm, bool mute)
+{
+	unsigned int k;
+
+	for (k = 0; k < vm->srv.vectors; k++) {
+		struct epoll_event ev = {
+			.events = mute ? 0 : EPOLLIN,
+			.data.ptr = vm->hostev_src[k],
+		};
+
+		epoll_ctl(epfd, EPOLL_CTL_MOD, vm->srv.host_evfd[k], &ev);
+	}
+	vm->db_muted = mute;
+}
+
+static void doorbell_event(struct vm *vm, int vector)
+{
+	uint64_t n;
+
+	if (!vm->has_server || vm->db_muted)
+		return;
+	n = ivserver_drain(&vm->srv, (unsigned int)vector);
+	if (!n)
+		return;
+	vm->rung = true;
+	logmsg(LOG_DEBUG, "vm %s: doorbell rung on vector %d", vm->name,
+	       vector);
+	if (++vm->db_wakeups <= opt.doorbell_rate)
+		return;
+	doorbell_mute(vm, true);
+	vm->db_mutes++;
+	vm_log(vm, LOG_WARNING,
+	       "doorbell flood: more than %u rings this second (--doorbell-rate); not listening until the next second (%lu times, %lu rings ignored so far)",
+	       opt.doorbell_rate, vm->db_mutes, vm->db_ignored);
+}
+
+static void doorbell_tick(struct vm *vm)
+{
+	unsigned int k;
+
+	vm->db_wakeups = 0;
+	if (!vm->has_server || !vm->db_muted)
+		return;
+	for (k = 0; k < vm->srv.vectors; k++)
+		vm->db_ignored += ivserver_drain(&vm->srv, k);
+	doorbell_mute(vm, false);
+}
+
+static void event_fn(struct vm *vm, void *arg)
+{
+	struct src *s = arg;
+
+	switch (s->type) {
+	case SRC_LISTEN:
+		listen_event(vm);
+		break;
+	case SRC_PEER:
+		peer_event(vm, s->idx);
+		break;
+	case SRC_HOSTEV:
+		doorbell_event(vm, s->idx);
+		break;
+	default:
+		break;
+	}
+}
+
+static void tick_fn(struct vm *vm, void *arg)
+{
+	(void)arg;
+	check_shm(vm);
+	if (!vm->base || !shm_check(vm))
+		return;
+	doorbell_tick(vm);
+	vm->heartbeat++;
+	publish_header(vm);
+	publish_stats(vm);
+	/* Safety net for doorbell mode: a guest that wrote without ringing
+	 * is served within a second. */
+	vm->rung = true;
+}
+
 static void tick(void)
 {
 	size_t i;
 
-	for (i = 0; i < nvms; i++) {
-		struct vm *vm = vms[i];
+	for (i = 0; i < nvms; i++)
+		shm_guarded(vms[i], tick_fn, NULL);
+}
 
-		check_shm(vm);
-		if (!vm->base)
-			continue;
-		vm->heartbeat++;
-		publish_header(vm);
-		publish_stats(vm);
-		/* Safety net for doorbell mode: a guest that wrote without
-		 * ringing is served within a second. */
-		vm->rung = true;
+static void start_fn(struct vm *vm, void *arg)
+{
+	*(int *)arg = start_vm(vm);
+}
+
+static void stop_fn(struct vm *vm, void *arg)
+{
+	(void)arg;
+	stop_vm(vm);
+}
+
+/* One VM's share of a pass of the main loop: at most BATCH commands. */
+struct round {
+	uint64_t now;
+	int timeout;
+	bool more;
+};
+
+static void round_fn(struct vm *vm, void *arg)
+{
+	struct round *r = arg;
+	uint64_t now = r->now;
+	bool due = vm->rung || (!doorbell_active(vm) && now >= vm->next_poll);
+	bool busy = false;
+
+	reconcile_vm(vm);
+	if (due && now >= vm->resume_at) {
+		__u32 before = vm->next;
+
+		if (!shm_check(vm))
+			return;
+		vm->rung = false;
+		busy = process_vm(vm, now);
+		if (vm->next != before || busy)
+			vm->poll_ms = opt.poll_min;
+		else if (vm->poll_ms < opt.poll_max)
+			vm->poll_ms = vm->poll_ms * 2 > opt.poll_max ?
+				      opt.poll_max : vm->poll_ms * 2;
+		vm->next_poll = now + vm->poll_ms;
 	}
+	if (busy) {
+		vm->rung = true;
+		r->more = true;
+	}
+	if (vm->resume_at > now && vm->resume_at - now < (uint64_t)r->timeout)
+		r->timeout = (int)(vm->resume_at - now);
+	if (!doorbell_active(vm) && vm->next_poll > now &&
+	    vm->next_poll - now < (uint64_t)r->timeout)
+		r->timeout = (int)(vm->next_poll - now);
+	if (vm->rung && now >= vm->resume_at)
+		r->more = true;
 }
 
 static int run(void)
@@ -1794,10 +2261,10 @@ static int run(void)
 	struct signalfd_siginfo si;
 	pthread_t mon;
 	sigset_t mask;
+	struct round r;
 	int sfd, tfd, n, i, timeout;
-	bool stop = false, more;
+	bool stop = false;
 	size_t v;
-	uint64_t now;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -1823,22 +2290,29 @@ static int run(void)
 		logmsg(LOG_ERR, "%s: %s", opt.state_dir, strerror(errno));
 		return 1;
 	}
+	sigbus_init();
 	for (v = 0; v < nvms; v++) {
-		int ret = start_vm(vms[v]);
+		struct vm *vm = vms[v];
+		int ret = -1;
 
+		if (!shm_guarded(vm, start_fn, &ret))
+			continue;	/* shrank already: logged */
 		if (ret < 0)
 			return 1;
 		if (ret > 0)
 			continue;	/* waiting: check_shm() retries */
-		if (vms[v]->has_server) {
+		if (vm->has_server) {
 			unsigned int k;
 
-			watch(vms[v]->srv.listen_fd, SRC_LISTEN, vms[v], 0);
-			for (k = 0; k < vms[v]->srv.vectors; k++)
-				watch(vms[v]->srv.host_evfd[k], SRC_HOSTEV,
-				      vms[v], (int)k);
+			watch(vm->srv.listen_fd, SRC_LISTEN, vm, 0);
+			for (k = 0; k < vm->srv.vectors; k++) {
+				vm->hostev_src[k] = new_src(SRC_HOSTEV, vm,
+							    (int)k);
+				watch_src(vm->srv.host_evfd[k],
+					  vm->hostev_src[k]);
+			}
 		}
-		vms[v]->rung = true;
+		vm->rung = true;
 	}
 	if (pthread_create(&mon, NULL, monitor_main, NULL)) {
 		logmsg(LOG_ERR, "cannot start the registry monitor");
@@ -1878,68 +2352,26 @@ static int run(void)
 				handle_monitor();
 				break;
 			case SRC_LISTEN:
-				listen_event(s->vm);
-				break;
 			case SRC_PEER:
-				peer_event(s->vm, s->idx);
-				break;
 			case SRC_HOSTEV:
-				if (ivserver_drain(&s->vm->srv,
-						   (unsigned int)s->idx)) {
-					s->vm->rung = true;
-					logmsg(LOG_DEBUG,
-					       "vm %s: doorbell rung on vector %d",
-					       s->vm->name, s->idx);
-				}
+				if (s->vm->base)
+					shm_guarded(s->vm, event_fn, s);
 				break;
 			}
 		}
 
-		now = now_ms();
-		more = false;
-		timeout = 1000;
-		for (v = 0; v < nvms; v++) {
-			struct vm *vm = vms[v];
-			bool due = vm->rung ||
-				   (!doorbell_active(vm) && now >= vm->next_poll);
-			bool busy = false;
-
-			if (!vm->base)
-				continue;
-
-			reconcile_vm(vm);
-			if (due && now >= vm->resume_at) {
-				__u32 before = vm->next;
-
-				vm->rung = false;
-				busy = process_vm(vm, now);
-				if (vm->next != before || busy)
-					vm->poll_ms = opt.poll_min;
-				else if (vm->poll_ms < opt.poll_max)
-					vm->poll_ms = vm->poll_ms * 2 >
-						opt.poll_max ? opt.poll_max :
-						vm->poll_ms * 2;
-				vm->next_poll = now + vm->poll_ms;
-			}
-			if (busy) {
-				vm->rung = true;
-				more = true;
-			}
-			if (vm->resume_at > now && vm->resume_at - now <
-			    (uint64_t)timeout)
-				timeout = (int)(vm->resume_at - now);
-			if (!doorbell_active(vm) && vm->next_poll > now &&
-			    vm->next_poll - now < (uint64_t)timeout)
-				timeout = (int)(vm->next_poll - now);
-			if (vm->rung && now >= vm->resume_at)
-				more = true;
-		}
-		if (more)
-			timeout = 0;
+		/* Every VM in turn, each with bounded work (round_fn). */
+		r.now = now_ms();
+		r.more = false;
+		r.timeout = 1000;
+		for (v = 0; v < nvms; v++)
+			if (vms[v]->base)
+				shm_guarded(vms[v], round_fn, &r);
+		timeout = r.more ? 0 : r.timeout;
 	}
 
 	for (v = 0; v < nvms; v++)
-		stop_vm(vms[v]);
+		shm_guarded(vms[v], stop_fn, NULL);
 	logmsg(LOG_NOTICE, "stopped");
 	return 0;
 }
@@ -1973,6 +2405,12 @@ static void usage(FILE *f)
 		"  --poll-max <ms>     longest polling interval (default %u)\n"
 		"  --socket-group <group>  group of the doorbell sockets (QEMU's; default ours)\n"
 		"  --socket-mode <mode>    their permissions, octal (default 0660)\n"
+		"  --qemu-user <user>  the user QEMU runs as: besides root, the only owner of\n"
+		"                      a VM's shared memory that is served and the only peer\n"
+		"                      on a doorbell socket (default %s if that user\n"
+		"                      exists, else root only; `root': root only)\n"
+		"  --doorbell-rate <n> doorbell wakeups per second per VM; past it, the VM's\n"
+		"                      doorbell is ignored until the next second (default %u)\n"
 		"  --connect <uri>     libvirt connection for --domain\n"
 		"  --check             print the VMs as configured and exit\n"
 		"  -v, --verbose       debug messages\n"
@@ -1981,7 +2419,7 @@ static void usage(FILE *f)
 		"\n"
 		"See mbhostd(8) and docs/protocol.md.\n",
 		DEFAULT_STATE_DIR, opt.rate, opt.burst, opt.poll_min,
-		opt.poll_max);
+		opt.poll_max, DEFAULT_QEMU_USER, opt.doorbell_rate);
 }
 
 static void die_usage(const char *fmt, ...)
@@ -2044,6 +2482,40 @@ static gid_t parse_group(const char *s)
 			return g->gr_gid;
 	}
 	die_usage("--socket-group: no group `%s'", s);
+}
+
+/*
+ * QEMU's user, a name or a number; root (or 0) means root only. @implicit:
+ * the default, which may be missing.
+ */
+static void set_qemu_user(const char *s, bool implicit)
+{
+	struct passwd *pw = getpwnam(s);
+	unsigned long v;
+	char *end;
+
+	if (!pw && !implicit) {
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (!errno && end != s && !*end && v < (uid_t)-1)
+			pw = getpwuid((uid_t)v);
+	}
+	if (!pw) {
+		if (implicit)
+			return;
+		die_usage("--qemu-user: no user `%s'", s);
+	}
+	if (!pw->pw_uid) {
+		opt.qemu_user = NULL;
+		return;
+	}
+	opt.qemu_user = strdup(pw->pw_name);
+	opt.qemu_uid = pw->pw_uid;
+	opt.qemu_gid = pw->pw_gid;
+	if (!opt.qemu_user) {
+		logmsg(LOG_ERR, "out of memory");
+		exit(1);
+	}
 }
 
 /* Octal permissions; a socket is useless without write for its owner. */
@@ -2133,6 +2605,7 @@ static void resolve_domain(struct vm *vm)
 static void parse_args(int argc, char *argv[])
 {
 	struct vm *vm = NULL;
+	bool qemu_user_given = false;
 	__u8 mac[MB_ETH_ALEN];
 	size_t i, j, k;
 	int a;
@@ -2229,6 +2702,12 @@ static void parse_args(int argc, char *argv[])
 			opt.socket_gid = parse_group(val);
 		} else if (!strcmp(o, "--socket-mode")) {
 			opt.socket_mode = parse_mode(o, val);
+		} else if (!strcmp(o, "--qemu-user")) {
+			set_qemu_user(val, false);
+			qemu_user_given = true;
+		} else if (!strcmp(o, "--doorbell-rate")) {
+			opt.doorbell_rate = (unsigned int)parse_num(o, val, 1,
+								   1000000);
 		} else {
 			die_usage("unknown option `%s'; see --help", o);
 		}
@@ -2238,6 +2717,8 @@ static void parse_args(int argc, char *argv[])
 	}
 	if (!nvms)
 		die_usage("no VM to serve; see --help");
+	if (!qemu_user_given)
+		set_qemu_user(DEFAULT_QEMU_USER, true);
 	if (opt.poll_max < opt.poll_min)
 		opt.poll_max = opt.poll_min;
 
@@ -2277,9 +2758,14 @@ static void print_config(void)
 		struct vm *vm = vms[i];
 
 		printf("vm %s\n  shm %s\n", vm->name, vm->shm_path);
+		if (opt.qemu_user)
+			printf("  owner root or %s (uid %u)\n", opt.qemu_user,
+			       (unsigned int)opt.qemu_uid);
+		else
+			printf("  owner root\n");
 		if (vm->sock_path[0])
-			printf("  doorbell %s vectors %u\n  socket mode %04o group %s\n",
-			       vm->sock_path, vm->vectors,
+			printf("  doorbell %s vectors %u, %u wakeups/s\n  socket mode %04o group %s\n",
+			       vm->sock_path, vm->vectors, opt.doorbell_rate,
 			       (unsigned int)opt.socket_mode,
 			       opt.socket_group ? opt.socket_group : "(mbhostd's)");
 		else

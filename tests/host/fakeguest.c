@@ -17,6 +17,13 @@
  *   fakeguest SHM submit MAC               (submit one, print seq and epoch)
  *   fakeguest SHM await SEQ EPOCH          (exit 0 answered, 3 epoch changed)
  *   fakeguest SOCKET doorbell MAC          (as QEMU's ivshmem-doorbell)
+ *   fakeguest SOCKET idle N                (N connections that never read;
+ *                                           held until killed, at most 60 s)
+ *   fakeguest SOCKET ring-flood MAC SECS   (as QEMU: rings the host and
+ *                                           submits commands without pause)
+ *   fakeguest SOCKET latency MAC N MS      (as QEMU: N commands one after
+ *                                           the other, each answered
+ *                                           correctly within MS ms)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -600,8 +607,7 @@ static int doorbell(const char *path, const char *mac)
 	struct mbshm_header h;
 	struct pollfd p;
 	uint64_t one = 1, cnt;
-	int64_t v;
-	int fd, ret;
+	int ret;
 	__u32 seq;
 
 	ret = handshake(path, &a);
@@ -641,18 +647,130 @@ static int doorbell(const char *path, const char *mac)
 	check(ret == 1 && rsp->status == MBSHM_ST_UNAVAIL,
 	      "answer there when rung: %s", ret == 1 ? rsp->msg : "none");
 
-	/* A second peer: the first hears of it, then of its leaving. */
+	/* A VM has one QEMU: while the first peer is connected (and has read
+	 * its handshake), a second is refused, and the first hears nothing. */
 	ret = handshake(path, &b);
-	check(!ret && b.id != a.id, "second peer id %" PRId64, b.id);
-	ret = recv_msg(a.fd, &v, &fd);
-	check(!ret && v == b.id && fd >= 0,
-	      "first peer told of the second, with its eventfd");
-	if (fd >= 0)
-		close(fd);
+	check(ret == -1, "second peer refused while the first is connected (%d)",
+	      ret);
 	close(b.fd);
-	ret = recv_msg(a.fd, &v, &fd);
-	check(!ret && v == b.id && fd < 0,
-	      "first peer told the second left (id, no descriptor)");
+	p.fd = a.fd;
+	p.events = POLLIN;
+	check(poll(&p, 1, 200) == 0, "first peer told nothing of it");
+	snprintf(t, sizeof(t), "@Q %s@", mac);
+	mbshm_guest_submit(base, &L, t, strlen(t), &seq);
+	check(write(a.host_fd, &one, sizeof(one)) == sizeof(one) &&
+	      await(seq, h.epoch, rsp, 10) == 1 &&
+	      rsp->status == MBSHM_ST_UNAVAIL, "first peer still served");
+	/* QEMU gone, a new one (the VM restarted) is accepted. */
+	close(a.fd);
+	ret = handshake(path, &b);
+	check(!ret && b.id != a.id, "a new peer once the first left: id %" PRId64,
+	      b.id);
+	close(b.fd);
+	return finish();
+}
+
+/* Connections that never read their handshake: squatters. */
+static int idle(const char *path, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		connect_to(path);
+	printf("%d idle connections\n", n);
+	fflush(stdout);
+	sleep(60);
+	return 0;
+}
+
+/* Connects as QEMU does and maps the memory the server sends. */
+static struct mbshm_header attach_peer(const char *path, struct client *c)
+{
+	struct mbshm_header h;
+	char err[300];
+	struct stat st;
+	double until;
+
+	if (handshake(path, c)) {
+		fprintf(stderr, "fakeguest: %s: handshake failed\n", path);
+		exit(2);
+	}
+	fstat(c->shm, &st);
+	maplen = (size_t)st.st_size;
+	base = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, c->shm,
+		    0);
+	if (base == MAP_FAILED ||
+	    mbshm_guest_attach(base, maplen, &L, err, sizeof(err))) {
+		fprintf(stderr, "fakeguest: %s: cannot attach\n", path);
+		exit(2);
+	}
+	until = now_s() + 5;
+	do {
+		h = header();
+		msleep(5);
+	} while (!(h.flags & MBSHM_HF_DOORBELL) && now_s() < until);
+	return h;
+}
+
+/* The doorbell as fast as this thread can ring it, and a full ring. */
+static int ring_flood(const char *path, const char *mac, double secs)
+{
+	unsigned long rings = 0, cmds = 0;
+	struct client c;
+	uint64_t one = 1;
+	double until;
+	char t[128];
+	__u32 seq;
+	int i;
+
+	attach_peer(path, &c);
+	snprintf(t, sizeof(t), "@Q %s@", mac);
+	until = now_s() + secs;
+	while (now_s() < until) {
+		for (i = 0; i < 1000; i++)
+			if (write(c.host_fd, &one, sizeof(one)) == sizeof(one))
+				rings++;
+		while (!mbshm_guest_submit(base, &L, t, strlen(t), &seq))
+			cmds++;
+	}
+	check(rings > 0, "rang %lu times, submitted %lu commands in %.1f s",
+	      rings, cmds, secs);
+	return finish();
+}
+
+/* Round trips, one command at a time, while another VM may flood. */
+static int latency(const char *path, const char *mac, int n, double bound)
+{
+	struct mbshm_header h;
+	double t0, dt, max = 0, sum = 0;
+	int i, right = 0, ret;
+	struct client c;
+	uint64_t one = 1;
+	char t[128];
+	__u32 seq;
+
+	h = attach_peer(path, &c);
+	snprintf(t, sizeof(t), "@Q %s@", mac);
+	for (i = 0; i < n; i++) {
+		t0 = now_s();
+		if (mbshm_guest_submit(base, &L, t, strlen(t), &seq) ||
+		    write(c.host_fd, &one, sizeof(one)) != sizeof(one))
+			break;
+		ret = await(seq, h.epoch, rsp, 10);
+		dt = (now_s() - t0) * 1000;
+		if (ret == 1 && rsp->seq == seq &&
+		    rsp->status == MBSHM_ST_UNAVAIL &&
+		    strstr(rsp->msg, "not available"))
+			right++;
+		if (dt > max)
+			max = dt;
+		sum += dt;
+		msleep(20);
+	}
+	check(right == n, "%d of %d commands answered right (unavailable)",
+	      right, n);
+	check(max < bound, "round trips: max %.1f ms, mean %.1f ms (bound %.0f ms)",
+	      max, i ? sum / i : 0, bound);
 	return finish();
 }
 
@@ -668,6 +786,13 @@ int main(int argc, char *argv[])
 	mode = argv[2];
 	if (!strcmp(mode, "doorbell") && argc == 4)
 		return doorbell(argv[1], argv[3]);
+	if (!strcmp(mode, "idle") && argc == 4)
+		return idle(argv[1], atoi(argv[3]));
+	if (!strcmp(mode, "ring-flood") && argc == 5)
+		return ring_flood(argv[1], argv[3], atof(argv[4]));
+	if (!strcmp(mode, "latency") && argc == 6)
+		return latency(argv[1], argv[3], atoi(argv[4]),
+			       atof(argv[5]));
 	map_file(argv[1]);
 	if (!strcmp(mode, "basic") && argc == 5)
 		return basic(argv[3], argv[4]);
