@@ -60,6 +60,7 @@
 #define LOG_WINDOW_MS		10000
 #define LOG_WINDOW_LINES	20
 #define MAX_VMS			256
+#define RECONCILE_MAX_MS	30000	/* restore retries back off to this */
 
 enum { EXIT_USAGE = 2 };
 
@@ -128,16 +129,39 @@ static uint64_t now_ms(void)
 
 /* --- Configuration and per-VM state ------------------------------------- */
 
+/*
+ * A load balancer as the VM configured it (R L, A/D <MAC> L): type, source
+ * and the configured backends in the registry's order (R L's first, then
+ * each A <MAC> L that added one). Draining backends are not kept: a
+ * restore follows a reload, which ended their flows. With no backend left
+ * (D <MAC> L removed the last one), @gone is the last one removed: the
+ * registry takes no R L without a backend, so the state file and a restore
+ * register with it at weight 0 (standby: no new flow) and remove it again.
+ */
+struct ms_lb {
+	__u8 type;
+	__be32 src_ip;
+	__be32 gone;
+	size_t n;
+	struct mb_lb_backend be[MBSTATE_LB_MAX_BACKENDS];
+};
+
+/* What a restore still has to do after the services are back. */
+#define FIX_RULES	(1U << 0)	/* the rules, after R F */
+#define FIX_LB_GONE	(1U << 1)	/* D <MAC> L gone, after R L */
+#define FIX_SWITCH	(1U << 2)	/* the enabled switch */
+
 /* What a VM asked for, per MAC it owns: what a restore puts back. */
 struct mac_state {
 	__u8 mac[MB_ETH_ALEN];
 	__u32 services;		/* 0: not registered */
 	__be32 ip;
 	__u16 vlan;		/* the VLAN it is registered with, 0: none */
-	struct mb_lb_conf lb;
+	struct ms_lb lb;
 	bool enabled;
 	struct mb_rule *rules;
 	size_t nrules, cap;
+	unsigned int fixup;	/* FIX_*: a restore half done */
 };
 
 struct rsp_rec {
@@ -199,6 +223,7 @@ struct vm {
 
 	bool reconcile;			/* compare the registry with macs */
 	uint64_t reconcile_at;		/* not before (retries) */
+	unsigned int reconcile_fails;	/* in a row: the retry backs off */
 };
 
 static struct {
@@ -307,6 +332,102 @@ static void ms_clear(struct mac_state *m)
 	m->ip = 0;
 	memset(&m->lb, 0, sizeof(m->lb));
 	m->enabled = true;
+	m->fixup = 0;
+}
+
+static struct mb_lb_backend *ms_lb_find(struct ms_lb *lb, __be32 ip)
+{
+	size_t i;
+
+	for (i = 0; i < lb->n; i++)
+		if (lb->be[i].ip == ip)
+			return &lb->be[i];
+	return NULL;
+}
+
+/* A <MAC> L, as the registry does it: change the backend, or append it. */
+static void ms_lb_add(struct ms_lb *lb, const struct mb_lb_backend *be)
+{
+	struct mb_lb_backend *old = ms_lb_find(lb, be->ip);
+
+	if (old)
+		*old = *be;
+	else if (lb->n < MBSTATE_LB_MAX_BACKENDS)
+		lb->be[lb->n++] = *be;
+	lb->gone = 0;
+}
+
+/* D <MAC> L, as the registry does it: the others keep their order. */
+static void ms_lb_del(struct ms_lb *lb, __be32 ip)
+{
+	struct mb_lb_backend *be = ms_lb_find(lb, ip);
+	size_t i;
+
+	if (!be)
+		return;
+	i = (size_t)(be - lb->be);
+	memmove(&lb->be[i], &lb->be[i + 1], (lb->n - i - 1) * sizeof(*be));
+	lb->n--;
+	memset(&lb->be[lb->n], 0, sizeof(*be));
+	if (!lb->n)
+		lb->gone = ip;
+}
+
+/* The registry's load balancer of @mb into @lb: configured backends, with
+ * their MAC where it is static (a learned one is learned again). */
+static void ms_lb_from_mb(struct ms_lb *lb, const struct mbnl_mb *mb)
+{
+	const struct mbnl_backend *b;
+	struct mb_lb_backend *be;
+	__u32 i;
+
+	memset(lb, 0, sizeof(*lb));
+	if (!mb->has_lb)
+		return;
+	lb->type = mb->lb.type;
+	lb->src_ip = mb->lb.src_ip;
+	for (i = 0; i < mb->n_backends && i < MBSTATE_LB_MAX_BACKENDS; i++) {
+		b = &mb->backends[i];
+		if (b->state == MBSTATE_BE_DRAINING) {
+			if (!lb->gone)
+				lb->gone = b->ip;
+			continue;
+		}
+		be = &lb->be[lb->n++];
+		be->ip = b->ip;
+		be->weight = b->weight;
+		if (b->mac_source == MBSTATE_BE_MAC_STATIC) {
+			be->has_mac = 1;
+			memcpy(be->mac, b->mac, MB_ETH_ALEN);
+		}
+	}
+	if (lb->n)
+		lb->gone = 0;
+}
+
+/*
+ * The R L command that registers @m's load balancer, into @c: with its
+ * first backend, or with the last one removed at weight 0 when it has none
+ * (then D <MAC> L follows). False if there is not even that.
+ */
+static bool ms_lb_reg(const struct mac_state *m, struct mb_cmd *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->op = MB_OP_REGISTER;
+	memcpy(c->mac, m->mac, MB_ETH_ALEN);
+	c->service = MBSTATE_SVC_L;
+	c->ip = m->ip;
+	c->vlan = m->vlan;
+	c->lb.type = m->lb.type;
+	c->lb.src_ip = m->lb.src_ip;
+	if (m->lb.n) {
+		c->backend = m->lb.be[0];
+	} else {
+		c->backend.ip = m->lb.gone;
+		c->backend.weight = 0;
+	}
+	c->lb.dst_ip = c->backend.ip;
+	return c->backend.ip != 0;
 }
 
 static void ms_add_rule(struct mac_state *m, const struct mb_rule *r)
@@ -392,9 +513,9 @@ static int ms_adopt(struct mac_state *m, char *err, size_t errlen)
 		return ret;
 	m->services = mb.services;
 	m->ip = mb.ip;
+	m->vlan = mb.vlan;
 	m->enabled = mb.enabled;
-	if (mb.has_lb)
-		m->lb = mb.lb;
+	ms_lb_from_mb(&m->lb, &mb);
 	if (mb.services & MBSTATE_SVC_F)
 		return ms_load_rules(m, err, errlen);
 	return 0;
@@ -413,8 +534,18 @@ static void ms_apply(struct mac_state *m, const struct mb_cmd *cmd)
 			m->vlan = cmd->vlan;
 		}
 		m->services |= cmd->service;
-		if (cmd->service & MBSTATE_SVC_L)
-			m->lb = cmd->lb;
+		if (cmd->service & MBSTATE_SVC_L) {
+			memset(&m->lb, 0, sizeof(m->lb));
+			m->lb.type = cmd->lb.type;
+			m->lb.src_ip = cmd->lb.src_ip;
+			ms_lb_add(&m->lb, &cmd->backend);
+		}
+		break;
+	case MB_OP_ADD_BACKEND:
+		ms_lb_add(&m->lb, &cmd->backend);
+		break;
+	case MB_OP_DEL_BACKEND:
+		ms_lb_del(&m->lb, cmd->backend.ip);
 		break;
 	case MB_OP_UNREGISTER:
 		ms_clear(m);
@@ -444,22 +575,39 @@ static void ms_write_cmds(FILE *f, const char *prefix,
 {
 	char buf[MB_CMD_MAX_LEN + 1];
 	struct mb_cmd c;
-	__u32 bit;
 	size_t i;
 
-	for (bit = MBSTATE_SVC_F; bit <= MBSTATE_SVC_L; bit <<= 1) {
-		if (!(m->services & bit))
-			continue;
+	if (m->services & MBSTATE_SVC_F) {
 		memset(&c, 0, sizeof(c));
 		c.op = MB_OP_REGISTER;
 		memcpy(c.mac, m->mac, MB_ETH_ALEN);
-		c.service = bit;
+		c.service = MBSTATE_SVC_F;
 		c.ip = m->ip;
 		c.vlan = m->vlan;
-		if (bit == MBSTATE_SVC_L)
-			c.lb = m->lb;
 		if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
 			fprintf(f, "%s%s\n", prefix, buf);
+	}
+	/* R L with the first backend, A <MAC> L for each other one; or,
+	 * without any, R L with the last one removed and its D <MAC> L. */
+	if ((m->services & MBSTATE_SVC_L) && ms_lb_reg(m, &c) &&
+	    mb_cmd_format(&c, buf, sizeof(buf)) > 0) {
+		fprintf(f, "%s%s\n", prefix, buf);
+		for (i = 1; i < m->lb.n; i++) {
+			memset(&c, 0, sizeof(c));
+			c.op = MB_OP_ADD_BACKEND;
+			memcpy(c.mac, m->mac, MB_ETH_ALEN);
+			c.backend = m->lb.be[i];
+			if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
+				fprintf(f, "%s%s\n", prefix, buf);
+		}
+		if (!m->lb.n) {
+			memset(&c, 0, sizeof(c));
+			c.op = MB_OP_DEL_BACKEND;
+			memcpy(c.mac, m->mac, MB_ETH_ALEN);
+			c.backend.ip = m->lb.gone;
+			if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
+				fprintf(f, "%s%s\n", prefix, buf);
+		}
 	}
 	if (!m->services)
 		return;
@@ -480,18 +628,56 @@ static void ms_write_cmds(FILE *f, const char *prefix,
 	}
 }
 
+/* R L and its backends in one step (MBSTATE_A_REPLACE: it adds the
+ * service to a middlebox registered for F). */
+static int ms_restore_lb(struct mac_state *m, char *err, size_t errlen)
+{
+	struct mb_cmd c;
+	int ret;
+
+	if (!ms_lb_reg(m, &c)) {
+		/* Only an adopted registration can be like this. */
+		snprintf(err, errlen, "its load balancer has no backend to register with");
+		return -EINVAL;
+	}
+	ret = mbnl_lb_replace(nl, &c, m->lb.n ? m->lb.be + 1 : NULL,
+			      m->lb.n ? m->lb.n - 1 : 0, err, errlen);
+	if (!ret && !m->lb.n)
+		m->fixup |= FIX_LB_GONE;
+	return ret;
+}
+
+/* The rules after R F: the registry has none. One request, all or none,
+ * when they fit into one; else cleared and sent in several. */
+static int ms_restore_rules(struct mac_state *m, char *err, size_t errlen)
+{
+	int ret;
+
+	if (mbnl_rules_per_request(m->rules, m->nrules) == m->nrules)
+		return mbnl_add_rules(nl, m->mac, m->rules, m->nrules, true,
+				      err, errlen);
+	ret = mbnl_add_rules(nl, m->mac, m->rules, 0, true, err, errlen);
+	if (ret)
+		return ret;
+	return mbnl_add_rules(nl, m->mac, m->rules, m->nrules, false, err,
+			      errlen);
+}
+
 /*
  * Puts back what the registry lost of @m: a service it no longer has (the
- * registry was reloaded, an offload module was unloaded), with the rules
- * and the enabled switch. Differences that are not losses are left alone.
+ * registry was reloaded, an offload module was unloaded), with the rules,
+ * the load balancer's backends and the enabled switch. Differences that
+ * are not losses are left alone. Each service is restored on its own: one
+ * that cannot be (its module is not loaded) does not hold the other back.
+ * What is left to do is in m->fixup and the next call finishes it.
  */
 static int ms_restore(struct vm *vm, struct mac_state *m)
 {
-	char err[MB_ERR_LEN], mac[18];
+	char err[MB_ERR_LEN + 8] = "", why[MB_ERR_LEN], mac[18];
+	__u32 have, lost;
 	struct mbnl_mb mb;
 	struct mb_cmd c;
-	__u32 have, bit;
-	int ret;
+	int ret, first = 0;
 
 	if (!m->services)
 		return 0;
@@ -499,40 +685,78 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 	if (ret && ret != -ENOENT)
 		goto fail;
 	have = ret ? 0 : mb.services;
-	if ((have & m->services) == m->services)
+	lost = m->services & ~have;
+	if (!lost && !m->fixup)
 		return 0;
 
-	for (bit = MBSTATE_SVC_F; bit <= MBSTATE_SVC_L; bit <<= 1) {
-		if (!(m->services & bit) || (have & bit))
-			continue;
+	if (lost & MBSTATE_SVC_F) {
 		memset(&c, 0, sizeof(c));
 		c.op = MB_OP_REGISTER;
 		memcpy(c.mac, m->mac, MB_ETH_ALEN);
-		c.service = bit;
+		c.service = MBSTATE_SVC_F;
 		c.ip = m->ip;
 		c.vlan = m->vlan;
-		if (bit == MBSTATE_SVC_L)
-			c.lb = m->lb;
-		ret = mbnl_exec(nl, &c, err, sizeof(err));
-		if (ret)
-			goto fail;
+		ret = mbnl_exec(nl, &c, why, sizeof(why));
+		if (!ret) {
+			have |= MBSTATE_SVC_F;
+			m->fixup |= FIX_SWITCH | (m->nrules ? FIX_RULES : 0);
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "R F: %s", why);
+		}
 	}
-	if ((m->services & MBSTATE_SVC_F) && !(have & MBSTATE_SVC_F) &&
-	    m->nrules) {
-		ret = mbnl_add_rules(nl, m->mac, m->rules, m->nrules, false,
-				     err, sizeof(err));
-		if (ret)
-			goto fail;
+	if (lost & MBSTATE_SVC_L) {
+		ret = ms_restore_lb(m, why, sizeof(why));
+		if (!ret) {
+			have |= MBSTATE_SVC_L;
+			m->fixup |= FIX_SWITCH;
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "R L: %s", why);
+		}
 	}
-	memset(&c, 0, sizeof(c));
-	c.op = m->enabled ? MB_OP_ENABLE : MB_OP_DISABLE;
-	memcpy(c.mac, m->mac, MB_ETH_ALEN);
-	ret = mbnl_exec(nl, &c, err, sizeof(err));
-	if (ret)
+	if ((m->fixup & FIX_RULES) && (have & MBSTATE_SVC_F)) {
+		ret = ms_restore_rules(m, why, sizeof(why));
+		if (!ret) {
+			m->fixup &= ~FIX_RULES;
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "rules: %s", why);
+		}
+	}
+	if ((m->fixup & FIX_LB_GONE) && (have & MBSTATE_SVC_L)) {
+		memset(&c, 0, sizeof(c));
+		c.op = MB_OP_DEL_BACKEND;
+		memcpy(c.mac, m->mac, MB_ETH_ALEN);
+		c.backend.ip = m->lb.gone;
+		ret = mbnl_exec(nl, &c, why, sizeof(why));
+		if (!ret || ret == -ENOENT) {
+			m->fixup &= ~FIX_LB_GONE;
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "D L: %s", why);
+		}
+	}
+	if ((m->fixup & FIX_SWITCH) && have) {
+		memset(&c, 0, sizeof(c));
+		c.op = m->enabled ? MB_OP_ENABLE : MB_OP_DISABLE;
+		memcpy(c.mac, m->mac, MB_ETH_ALEN);
+		ret = mbnl_exec(nl, &c, why, sizeof(why));
+		if (!ret) {
+			m->fixup &= ~FIX_SWITCH;
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "%c: %s",
+				 m->enabled ? 'A' : 'D', why);
+		}
+	}
+	if (first) {
+		ret = first;
 		goto fail;
+	}
 	vm_log(vm, LOG_NOTICE,
-	       "restored %s: services %#x, %zu rules, %s",
-	       mac_str(m->mac, mac), m->services, m->nrules,
+	       "restored %s: services %#x, %zu rules, %zu backends, %s",
+	       mac_str(m->mac, mac), m->services, m->nrules, m->lb.n,
 	       m->enabled ? "enabled" : "disabled");
 	return 0;
 fail:
@@ -949,7 +1173,7 @@ static int query(struct vm *vm, const struct mb_cmd *cmd, char *out,
 	tmp.services = mb.services;
 	tmp.ip = mb.ip;
 	tmp.vlan = mb.vlan;
-	tmp.lb = mb.lb;
+	ms_lb_from_mb(&tmp.lb, &mb);
 	tmp.enabled = mb.enabled;
 	{
 		char *cmds = NULL;
@@ -1223,8 +1447,21 @@ static bool pending_applied(struct vm *vm, const struct mb_cmd *cmd,
 	case MB_OP_DEL_RULE:
 		/* A delete that succeeds removes at least one rule. */
 		return !ret && mb.nrules < m->nrules;
+	case MB_OP_DEL_BACKEND: {
+		__u32 i;
+
+		/* Applied: we had it configured, the registry has not. */
+		if (ret || !ms_lb_find(&m->lb, cmd->backend.ip))
+			return false;
+		for (i = 0; i < mb.n_backends; i++)
+			if (mb.backends[i].ip == cmd->backend.ip &&
+			    mb.backends[i].state != MBSTATE_BE_DRAINING)
+				return false;
+		return true;
+	}
 	default:
-		/* A and D <MAC> set a switch: running them again is safe. */
+		/* A <MAC> L sets a backend to what it says, and A and D
+		 * <MAC> a switch: running them again is safe. */
 		return false;
 	}
 }
@@ -1265,6 +1502,14 @@ static void resolve_pending(struct vm *vm)
 	apply(vm, &cmd, m);
 }
 
+/* Milliseconds before the next restore after @fails failures in a row. */
+static uint64_t reconcile_delay(unsigned int fails)
+{
+	if (fails >= 5)
+		return RECONCILE_MAX_MS;
+	return 1000ULL << fails;
+}
+
 static void reconcile_vm(struct vm *vm)
 {
 	char err[MB_ERR_LEN];
@@ -1273,8 +1518,13 @@ static void reconcile_vm(struct vm *vm)
 
 	if (!vm->reconcile || now_ms() < vm->reconcile_at)
 		return;
-	/* Retried once a second while it fails (a module not loaded yet). */
-	vm->reconcile_at = now_ms() + 1000;
+	/* Retried while it fails (a module not loaded yet) after 1, 2, 4,
+	 * ... RECONCILE_MAX_MS: a restore that cannot succeed (the module is
+	 * not coming back) costs a message now and then, not a loop. The
+	 * registry coming back ('U' from the monitor) starts again at 1 s. */
+	vm->reconcile_at = now_ms() + reconcile_delay(vm->reconcile_fails);
+	if (vm->reconcile_fails < 31)
+		vm->reconcile_fails++;
 	if (!nl_get(err, sizeof(err)))
 		return;
 	for (i = 0; i < vm->nmacs; i++)
@@ -1282,6 +1532,7 @@ static void reconcile_vm(struct vm *vm)
 			ok = false;
 	if (ok) {
 		vm->reconcile_at = 0;
+		vm->reconcile_fails = 0;
 		vm->reconcile = false;
 		if (vm->family != mbnl_family_id(nl)) {
 			vm->family = mbnl_family_id(nl);
@@ -1672,6 +1923,7 @@ static void handle_monitor(void)
 			for (i = 0; i < nvms; i++) {
 				vms[i]->reconcile = true;
 				vms[i]->reconcile_at = 0;
+				vms[i]->reconcile_fails = 0;
 			}
 			logmsg(LOG_INFO, "registry (mbstate) is available");
 			break;
