@@ -272,6 +272,71 @@ expect 1 "unavailable" "$bin/mbctl" --shm "$S1" enable $MAC1
 [[ -e $tmp/state/vm1.state.corrupt ]] && grep -q "is damaged" "$log" &&
 	result ok "damaged state moved to vm1.state.corrupt" || result fail "damaged state file: $(tail -3 "$log")"
 
+echo "# the state file keeps load balancers: R L, its backends, F and L on one MAC"
+# (audit A5) mbhostd loads the file and writes it again at start: what it
+# wrote is what it will restore after a registry reload.
+S8=$(shm st)
+cat >"$tmp/st-cmds" <<CMDS
+cmd R F $MAC1 10.0.0.100
+cmd R L $MAC1 10.0.0.100 1 10.0.0.5 10.0.0.9 mac 52:54:00:00:00:09 weight 3
+cmd A $MAC1 L 10.0.0.10
+cmd A $MAC1 L 10.0.0.11 mac 52:54:00:00:00:0b weight 0
+cmd D $MAC1
+cmd A $MAC1 T 9 d 5000 p udp
+cmd A $MAC1 I 4 s 10.1.0.0/16
+cmd R L $MAC1B 10.0.0.101 0 0.0.0.0 10.0.0.12 weight 0
+cmd D $MAC1B L 10.0.0.12
+CMDS
+mkdir -p "$tmp/state"
+{
+	printf 'mbhostd-state 1\nvm st\nepoch 00000000000000aa\nfamily 0\nnext 0\n'
+	cat "$tmp/st-cmds"
+	echo end
+} >"$tmp/state/st.state"
+rm -f "$S8" && truncate -s 1M "$S8"	# no heartbeat until served
+start_hostd "$tmp/st.log" --vm st --shm "$S8" --mac $MAC1 --mac $MAC1B
+wait_served "$S8"
+stop_hostd "$hostd"
+if grep '^cmd ' "$tmp/state/st.state" | cmp -s - "$tmp/st-cmds"; then
+	result ok "R L with 3 backends, F+L on one MAC, L with none: the state file round-trips"
+else
+	result fail "state file after a restart: $(diff "$tmp/st-cmds" <(grep '^cmd ' "$tmp/state/st.state") | head -8 | tr '\n' '|')"
+fi
+# The same replayed through the channel's order: a backend changed, the
+# first one removed, one added back (the registry appends it).
+cat >"$tmp/st-cmds2" <<CMDS
+cmd R L $MAC1 10.0.0.100 0 0.0.0.0 10.0.0.9
+cmd A $MAC1 L 10.0.0.10 weight 2
+cmd A $MAC1 L 10.0.0.9 mac 52:54:00:00:00:09
+cmd D $MAC1 L 10.0.0.10
+cmd A $MAC1 L 10.0.0.10
+cmd D $MAC1 L 10.0.0.9
+CMDS
+{
+	printf 'mbhostd-state 1\nvm st\nepoch 00000000000000aa\nfamily 0\nnext 0\n'
+	cat "$tmp/st-cmds2"
+	echo end
+} >"$tmp/state/st.state"
+rm -f "$S8" && truncate -s 1M "$S8"	# no heartbeat until served
+start_hostd "$tmp/st.log" --vm st --shm "$S8" --mac $MAC1 --mac $MAC1B
+wait_served "$S8"
+stop_hostd "$hostd"
+want="cmd R L $MAC1 10.0.0.100 0 0.0.0.0 10.0.0.10"
+got=$(grep '^cmd ' "$tmp/state/st.state" | tr '\n' '|')
+[[ $got == "$want|" ]] && result ok "A/D <MAC> L replayed as the registry does them: $want" ||
+	result fail "A/D <MAC> L replayed: '$got', expected '$want|'"
+# An old state file (no L lines) still loads.
+printf 'mbhostd-state 1\nvm st\nepoch 00000000000000ab\nfamily 0\nnext 3\ncmd R F %s 10.0.0.100\ncmd A %s M 1 p arp\nend\n' \
+	$MAC1 $MAC1 >"$tmp/state/st.state"
+rm -f "$S8" && truncate -s 1M "$S8"	# no heartbeat until served
+start_hostd "$tmp/st.log" --vm st --shm "$S8" --mac $MAC1
+wait_served "$S8"
+stop_hostd "$hostd"
+got=$(grep -c "^cmd .*$MAC1" "$tmp/state/st.state")
+[[ $got -eq 2 && ! -e $tmp/state/st.state.corrupt ]] &&
+	result ok "a state file without L lines loads (its 2 commands kept)" ||
+	result fail "old state file: $got commands; $(tail -n 2 "$tmp/st.log")"
+
 echo "# no host: heartbeat stopped"
 stop_hostd "$main"
 expect 3 "no host is serving" "$bin/mbctl" --shm "$S1" -t 4 enable $MAC1
