@@ -184,6 +184,10 @@ struct vm {
 	struct mac_state *macs;
 	size_t nmacs;
 	__u16 vlan;			/* --vlan: its registrations' VLAN */
+	/* What the host allows the VM to name (audit A2): backends, none by
+	 * default; its middleboxes' addresses, any if the list is empty. */
+	struct allow_list backends;	/* --allow-backend, <mbvisor:backend> */
+	struct allow_list addrs;	/* --allow-ip, <mbvisor:address> */
 
 	int shm_fd;
 	int lock_fd;
@@ -887,6 +891,63 @@ static void add_unpub(struct vm *vm, __u32 seq, int status, int error,
 }
 
 /*
+ * What a state file says against what the host allows now (the allowed
+ * addresses may have changed since): a restore never names what a command
+ * could not. A registration with an address no longer allowed is
+ * forgotten; backends no longer allowed are dropped, pinned MACs applied.
+ */
+static void ms_allowed_now(struct vm *vm, struct mac_state *m)
+{
+	char mac[18], ip[16];
+	const struct allow *a;
+	size_t i;
+
+	if (!m->services)
+		return;
+	mac_str(m->mac, mac);
+	if (vm->addrs.n && !allow_match(&vm->addrs, m->ip)) {
+		mb_format_ipv4(m->ip, ip);
+		logmsg(LOG_WARNING,
+		       "vm %s: state file registers %s with %s, which the host no longer allows: forgotten",
+		       vm->name, mac, ip);
+		ms_clear(m);
+		return;
+	}
+	if (!(m->services & MBSTATE_SVC_L))
+		return;
+	for (i = 0; i < m->lb.n;) {
+		struct mb_lb_backend *be = &m->lb.be[i];
+
+		a = allow_match(&vm->backends, be->ip);
+		if (!a || (a->has_mac && be->has_mac &&
+			   memcmp(a->mac, be->mac, MB_ETH_ALEN))) {
+			mb_format_ipv4(be->ip, ip);
+			logmsg(LOG_WARNING,
+			       "vm %s: state file gives %s backend %s, which the host no longer allows: dropped",
+			       vm->name, mac, ip);
+			ms_lb_del(&m->lb, be->ip);
+			continue;
+		}
+		if (a->has_mac) {
+			be->has_mac = 1;
+			memcpy(be->mac, a->mac, MB_ETH_ALEN);
+		}
+		i++;
+	}
+	if (!m->lb.n && m->lb.gone && !allow_match(&vm->backends, m->lb.gone))
+		m->lb.gone = 0;
+	if (!m->lb.n && !m->lb.gone) {
+		logmsg(LOG_WARNING,
+		       "vm %s: state file gives %s a load balancer without an allowed backend: forgotten",
+		       vm->name, mac);
+		m->services &= ~MBSTATE_SVC_L;
+		memset(&m->lb, 0, sizeof(m->lb));
+		if (!m->services)
+			ms_clear(m);
+	}
+}
+
+/*
  * Loads the state file: 1 loaded, 0 none, -1 unusable (moved aside). Lines
  * the parser refuses make the whole file unusable: a state file is ours,
  * and a damaged one is not guessed at.
@@ -994,6 +1055,8 @@ static int state_load(struct vm *vm)
 	}
 	free(buf);
 	if (!bad && end) {
+		for (n = 0; n < vm->nmacs; n++)
+			ms_allowed_now(vm, &vm->macs[n]);
 		/* The host's --vlan is what a restore registers with now. */
 		for (n = 0; n < vm->nmacs; n++) {
 			struct mac_state *ms = &vm->macs[n];
@@ -1298,6 +1361,63 @@ static void apply(struct vm *vm, const struct mb_cmd *cmd,
 	commit(vm);
 }
 
+/*
+ * The addresses a command names against what the host allows the VM
+ * (audit A2): a middlebox's own address (R) when the host gave the VM's
+ * addresses; a load-balancer backend (R L, A <MAC> L) always, none being
+ * allowed by default, since a backend receives the traffic of the VIP and,
+ * with the client's address kept, could be any server of the network. A
+ * backend whose MAC the host pins gets it: a guest's other MAC is refused,
+ * none is replaced by the pinned one (a learned MAC is whatever a host on
+ * the bridge claims in ARP). 0 if allowed (@cmd maybe completed), else -1
+ * with the guest's sentence in @msg. @cmd is the host's copy.
+ */
+static int check_addrs(const struct vm *vm, struct mb_cmd *cmd, char *msg,
+		       size_t len)
+{
+	char ip[16], mac[18], pinned[18], list[512];
+	const struct allow *a;
+	struct mb_lb_backend *be = &cmd->backend;
+
+	if (cmd->op == MB_OP_REGISTER && vm->addrs.n &&
+	    !allow_match(&vm->addrs, cmd->ip)) {
+		mb_format_ipv4(cmd->ip, ip);
+		allow_format(&vm->addrs, 8, list, sizeof(list));
+		snprintf(msg, len,
+			 "Permission denied: %s is not an address of VM `%s'; the host allows %s",
+			 ip, vm->name, list);
+		return -1;
+	}
+	if (!(cmd->op == MB_OP_ADD_BACKEND ||
+	      (cmd->op == MB_OP_REGISTER && cmd->service == MBSTATE_SVC_L)))
+		return 0;
+	mb_format_ipv4(be->ip, ip);
+	a = allow_match(&vm->backends, be->ip);
+	if (!a) {
+		if (vm->backends.n)
+			allow_format(&vm->backends, 8, list, sizeof(list));
+		else
+			snprintf(list, sizeof(list),
+				 "no backend (mbhostd --allow-backend, or <mbvisor:backend> in the domain's metadata)");
+		snprintf(msg, len,
+			 "Permission denied: backend %s is not allowed for VM `%s'; the host allows %s; nothing was changed",
+			 ip, vm->name, list);
+		return -1;
+	}
+	if (!a->has_mac)
+		return 0;
+	if (be->has_mac && memcmp(be->mac, a->mac, MB_ETH_ALEN)) {
+		snprintf(msg, len,
+			 "Permission denied: backend %s has MAC %s for VM `%s' (pinned by the host), not %s; nothing was changed",
+			 ip, mac_str(a->mac, pinned), vm->name,
+			 mac_str(be->mac, mac));
+		return -1;
+	}
+	be->has_mac = 1;
+	memcpy(be->mac, a->mac, MB_ETH_ALEN);
+	return 0;
+}
+
 /* Reads, checks and answers one command. */
 static void handle_one(struct vm *vm, uint64_t now)
 {
@@ -1356,6 +1476,11 @@ static void handle_one(struct vm *vm, uint64_t now)
 			return;
 		}
 		cmd.vlan = vm->vlan;
+	}
+	if (check_addrs(vm, &cmd, msg, sizeof(msg))) {
+		vm_log(vm, LOG_WARNING, "command %u refused: %s", f.seq, msg);
+		answer(vm, MBSHM_ST_PERM, EPERM, msg);
+		return;
 	}
 	if (cmd.op == MB_OP_QUERY) {
 		char err[MB_ERR_LEN];
@@ -2216,6 +2341,11 @@ static void usage(FILE *f)
 		"                      needed on a VLAN-filtering bridge, where an unbound\n"
 		"                      middlebox is not offloaded\n"
 		"  --size <bytes>      create the shared memory with this size if missing\n"
+		"  --allow-backend <IP>[/<len>][=<MAC>]\n"
+		"                      a load-balancer backend the VM may name (repeatable;\n"
+		"                      default none); =MAC pins the backend's MAC\n"
+		"  --allow-ip <IP>[/<len>]  an address the VM may register its middleboxes\n"
+		"                      with (repeatable; default any)\n"
 		"\n"
 		"Options:\n"
 		"  --state-dir <dir>   where the per-VM state files live (default %s)\n"
@@ -2332,6 +2462,33 @@ static struct vm *new_vm(const char *name)
 	return vm;
 }
 
+/* --allow-backend IP[/LEN][=MAC], --allow-ip IP[/LEN] */
+static void parse_allow_opt(struct vm *vm, const char *o, const char *val)
+{
+	bool backend = !strcmp(o, "--allow-backend");
+	char buf[64], err[256], *eq;
+	struct allow a;
+	int ret;
+
+	if (strlen(val) >= sizeof(buf))
+		die_usage("%s: `%s' is too long", o, val);
+	strcpy(buf, val);
+	eq = strchr(buf, '=');
+	if (eq)
+		*eq++ = '\0';
+	if (eq && !backend)
+		die_usage("%s: `%s': a MAC is pinned to a backend only", o,
+			  val);
+	if (allow_parse(buf, eq ? eq : "", &a, err, sizeof(err)))
+		die_usage("%s: %s", o, err);
+	ret = allow_add(backend ? &vm->backends : &vm->addrs, &a);
+	if (ret == -2)
+		die_usage("%s: `%s' is given twice with different MACs", o,
+			  buf);
+	if (ret)
+		die_usage("%s: more than %d for one VM", o, DOMAIN_MAX_ALLOW);
+}
+
 /* Fills a VM from its libvirt domain (after all options were read). */
 static void resolve_domain(struct vm *vm)
 {
@@ -2370,6 +2527,15 @@ static void resolve_domain(struct vm *vm)
 	}
 	for (i = 0; i < d.nmacs; i++)
 		vm_add_mac(vm, d.macs[i]);
+	/* The domain's <mbvisor:config> and the options add up. */
+	for (i = 0; i < d.backends.n; i++)
+		if (allow_add(&vm->backends, &d.backends.a[i]))
+			die_usage("vm %s: backend %zu of the domain's metadata conflicts with --allow-backend, or there are more than %d",
+				  vm->name, i + 1, DOMAIN_MAX_ALLOW);
+	for (i = 0; i < d.addrs.n; i++)
+		if (allow_add(&vm->addrs, &d.addrs.a[i]))
+			die_usage("vm %s: more than %d allowed addresses",
+				  vm->name, DOMAIN_MAX_ALLOW);
 	if (!vm->shm_path[0])
 		snprintf(vm->shm_path, sizeof(vm->shm_path), "/dev/shm/%s",
 			 d.shm_name);
@@ -2441,6 +2607,10 @@ static void parse_args(int argc, char *argv[])
 				die_usage("MAC address `%s' is not a unicast address",
 					  val);
 			vm_add_mac(vm, mac);
+		} else if (!strcmp(o, "--allow-backend") ||
+			   !strcmp(o, "--allow-ip")) {
+			NEED_VM();
+			parse_allow_opt(vm, o, val);
 		} else if (!strcmp(o, "--vlan")) {
 			NEED_VM();
 			vm->vlan = (__u16)parse_num(o, val, MBSTATE_VLAN_MIN,
@@ -2520,6 +2690,20 @@ static void parse_args(int argc, char *argv[])
 	}
 }
 
+static void print_allow(const char *what, const struct allow_list *l)
+{
+	char ip[16], mac[18];
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		mb_format_ipv4(l->a[i].ip, ip);
+		printf("  %s %s/%u", what, ip, l->a[i].plen);
+		if (l->a[i].has_mac)
+			printf("=%s", mac_str(l->a[i].mac, mac));
+		printf("\n");
+	}
+}
+
 static void print_config(void)
 {
 	char mac[18];
@@ -2542,6 +2726,8 @@ static void print_config(void)
 			printf("  mac %s\n", mac_str(vm->macs[k].mac, mac));
 		if (vm->vlan)
 			printf("  vlan %u\n", vm->vlan);
+		print_allow("allow-backend", &vm->backends);
+		print_allow("allow-ip", &vm->addrs);
 		printf("  state %s/%s.state\n", opt.state_dir, vm->name);
 	}
 }
