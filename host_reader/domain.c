@@ -254,13 +254,17 @@ static int parse_allow_elems(xmlXPathContextPtr ctx, const char *what,
 			     bool macs, struct allow_list *l,
 			     const char *dom, char *err, size_t errlen)
 {
-	char expr[128], addr[64], mac[64], why[256];
+	char expr[256], addr[64], mac[64], why[256];
 	xmlXPathObjectPtr o;
 	struct allow a;
 	int i, n, ret = 0;
 
+	/* The children in mbvisor's namespace or in none: libvirt's API
+	 * (virsh metadata --key) puts only the top element into it. */
 	snprintf(expr, sizeof(expr),
-		 "/domain/metadata/mbv:config/mbv:%s", what);
+		 "/domain/metadata/mbv:config/*[local-name() = '%s' and "
+		 "(namespace-uri() = '' or namespace-uri() = '%s')]",
+		 what, DOMAIN_MBVISOR_NS);
 	o = xpath(ctx, expr, NULL);
 	n = o && o->nodesetval ? o->nodesetval->nodeNr : 0;
 	for (i = 0; i < n && !ret; i++) {

@@ -408,6 +408,10 @@ out=$("$bin/mbhostd" --check --domain-xml "$tmp/dom-meta.xml" --allow-backend 10
 want=$(printf '  mac %s\n  allow-backend 10.0.2.2/32\n  allow-backend 10.0.0.9/32=52:54:00:00:00:09\n  allow-backend 10.0.1.0/24\n  allow-ip 10.0.0.100/32' $MAC1)
 [[ $out == *"$want"* ]] && result ok "<mbvisor:config> in the domain's <metadata> adds to --allow-backend" ||
 	result fail "--domain-xml metadata: got '$out'"
+# virsh metadata --key puts only the top element into the namespace
+sed -e "s|<mbvisor:backend address='10.0.1.0/24'/>|<backend address='10.0.3.0/24'/>|" \
+	"$tmp/dom-meta.xml" >"$tmp/dom-meta-virsh.xml"
+expect 0 "allow-backend 10.0.3.0/24" "$bin/mbhostd" --check --domain-xml "$tmp/dom-meta-virsh.xml"
 sed -e "s|address='10.0.1.0/24'|address='10.0.1.1/24'|" "$tmp/dom-meta.xml" >"$tmp/dom-meta-bad.xml"
 expect 1 "domain mb-meta: <mbvisor:backend>: \`10.0.1.1/24': the bits past the prefix length must be zero" \
 	"$bin/mbhostd" --check --domain-xml "$tmp/dom-meta-bad.xml"
