@@ -60,7 +60,7 @@
 #define LOG_WINDOW_MS		10000
 #define LOG_WINDOW_LINES	20
 #define MAX_VMS			256
-#define RECONCILE_MAX_MS	30000	/* restore retries back off to this */
+#define RECONCILE_MAX_MS	30000	/* restore retries back off to it */
 
 enum { EXIT_USAGE = 2 };
 
@@ -186,8 +186,8 @@ struct vm {
 	__u16 vlan;			/* --vlan: its registrations' VLAN */
 	/* What the host allows the VM to name (audit A2): backends, none by
 	 * default; its middleboxes' addresses, any if the list is empty. */
-	struct allow_list backends;	/* --allow-backend, <mbvisor:backend> */
-	struct allow_list addrs;	/* --allow-ip, <mbvisor:address> */
+	struct allow_list backends;	/* --allow-backend, metadata */
+	struct allow_list addrs;	/* --allow-ip, metadata */
 
 	int shm_fd;
 	int lock_fd;
@@ -641,7 +641,8 @@ static int ms_restore_lb(struct mac_state *m, char *err, size_t errlen)
 
 	if (!ms_lb_reg(m, &c)) {
 		/* Only an adopted registration can be like this. */
-		snprintf(err, errlen, "its load balancer has no backend to register with");
+		snprintf(err, errlen,
+			 "its load balancer has no backend to register with");
 		return -EINVAL;
 	}
 	ret = mbnl_lb_replace(nl, &c, m->lb.n ? m->lb.be + 1 : NULL,
@@ -891,10 +892,11 @@ static void add_unpub(struct vm *vm, __u32 seq, int status, int error,
 }
 
 /*
- * What a state file says against what the host allows now (the allowed
- * addresses may have changed since): a restore never names what a command
- * could not. A registration with an address no longer allowed is
- * forgotten; backends no longer allowed are dropped, pinned MACs applied.
+ * What a state file (or the registry, adopted) says against what the host
+ * allows now (the allowed addresses may have changed since): a restore
+ * never names what a command could not. A registration with an address
+ * not allowed is forgotten; backends not allowed are dropped, pinned MACs
+ * applied.
  */
 static void ms_allowed_now(struct vm *vm, struct mac_state *m)
 {
@@ -908,7 +910,7 @@ static void ms_allowed_now(struct vm *vm, struct mac_state *m)
 	if (vm->addrs.n && !allow_match(&vm->addrs, m->ip)) {
 		mb_format_ipv4(m->ip, ip);
 		logmsg(LOG_WARNING,
-		       "vm %s: state file registers %s with %s, which the host no longer allows: forgotten",
+		       "vm %s: %s is registered with %s, which the host does not allow: not kept, not restored",
 		       vm->name, mac, ip);
 		ms_clear(m);
 		return;
@@ -923,7 +925,7 @@ static void ms_allowed_now(struct vm *vm, struct mac_state *m)
 			   memcmp(a->mac, be->mac, MB_ETH_ALEN))) {
 			mb_format_ipv4(be->ip, ip);
 			logmsg(LOG_WARNING,
-			       "vm %s: state file gives %s backend %s, which the host no longer allows: dropped",
+			       "vm %s: %s has backend %s, which the host does not allow: dropped, not restored",
 			       vm->name, mac, ip);
 			ms_lb_del(&m->lb, be->ip);
 			continue;
@@ -938,7 +940,7 @@ static void ms_allowed_now(struct vm *vm, struct mac_state *m)
 		m->lb.gone = 0;
 	if (!m->lb.n && !m->lb.gone) {
 		logmsg(LOG_WARNING,
-		       "vm %s: state file gives %s a load balancer without an allowed backend: forgotten",
+		       "vm %s: %s has no backend the host allows: its load balancer is not kept, not restored",
 		       vm->name, mac);
 		m->services &= ~MBSTATE_SVC_L;
 		memset(&m->lb, 0, sizeof(m->lb));
@@ -1593,7 +1595,7 @@ static bool pending_applied(struct vm *vm, const struct mb_cmd *cmd,
 
 static void resolve_pending(struct vm *vm)
 {
-	char err[MB_ERR_LEN], msg[MB_CMD_MAX_LEN + 64];
+	char err[MB_ERR_LEN], msg[MBSHM_RSP_MSG_MAX + 1];
 	struct mac_state *m;
 	struct mb_cmd cmd;
 
@@ -1620,6 +1622,13 @@ static void resolve_pending(struct vm *vm)
 		logmsg(LOG_NOTICE, "vm %s: command %u `%s' had been applied",
 		       vm->name, vm->next, vm->pending_text);
 		answer(vm, MBSHM_ST_OK, 0, msg);
+		return;
+	}
+	/* Checked when it came; the host's configuration may have changed. */
+	if (check_addrs(vm, &cmd, msg, sizeof(msg))) {
+		logmsg(LOG_NOTICE, "vm %s: command %u `%s' had not been applied and is not allowed now",
+		       vm->name, vm->next, vm->pending_text);
+		answer(vm, MBSHM_ST_PERM, EPERM, msg);
 		return;
 	}
 	logmsg(LOG_NOTICE, "vm %s: command %u `%s' had not been applied: running it",
@@ -1795,11 +1804,14 @@ static int start_vm(struct vm *vm)
 		       (uint64_t)vm->epoch, vm->next);
 		if (nl_get(err, sizeof(err))) {
 			vm->family = mbnl_family_id(nl);
-			for (i = 0; i < vm->nmacs; i++)
+			for (i = 0; i < vm->nmacs; i++) {
 				if (ms_adopt(&vm->macs[i], err, sizeof(err)))
 					logmsg(LOG_WARNING,
 					       "vm %s: cannot read the registry: %s",
 					       vm->name, err);
+				/* a restore puts back only what is allowed */
+				ms_allowed_now(vm, &vm->macs[i]);
+			}
 		}
 	}
 	vm->poll_ms = opt.poll_min;

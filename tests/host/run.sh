@@ -438,7 +438,7 @@ wait_served "$SM"
 stop_hostd "$hostd"
 got=$(grep '^cmd ' "$tmp/state/mb-meta.state" | tr '\n' '|')
 want="cmd R L $MAC1 10.0.0.100 0 0.0.0.0 10.0.1.5|cmd A $MAC1 L 10.0.0.9 mac 52:54:00:00:00:09|"
-[[ $got == "$want" ]] && grep -q "backend 10.9.9.9, which the host no longer allows: dropped" "$tmp/meta.log" &&
+[[ $got == "$want" ]] && grep -q "has backend 10.9.9.9, which the host does not allow: dropped" "$tmp/meta.log" &&
 	result ok "a saved backend no longer allowed is dropped, a pinned MAC applied" ||
 	result fail "state file held to the allowed backends: '$got'; $(tail -n 2 "$tmp/meta.log")"
 
