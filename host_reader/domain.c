@@ -10,8 +10,18 @@
  *     <size unit='M'>1</size>
  *     <server path='/var/lib/libvirt/shmem/mbvisor-vm1-sock'/>  (doorbell)
  *   </shmem>
+ *
+ * and, in the domain's <metadata>, what the host allows the VM to name
+ * (docs/deploy.md; the same as mbhostd's --allow-backend and --allow-ip):
+ *
+ *   <mbvisor:config xmlns:mbvisor='urn:mbvisor:domain:1'>
+ *     <mbvisor:backend address='10.0.0.9' mac='52:54:00:00:00:09'/>
+ *     <mbvisor:backend address='10.0.1.0/24'/>
+ *     <mbvisor:address address='10.0.0.100'/>
+ *   </mbvisor:config>
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +30,7 @@
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
 #include <mbvisor/cmd.h>
 #include "domain.h"
 
@@ -93,6 +104,200 @@ static int size_bytes(const char *num, const char *unit,
 	return -1;
 }
 
+/* --- Addresses the host allows ------------------------------------------ */
+
+static __be32 plen_mask(unsigned int plen)
+{
+	return plen ? htonl(~0U << (32 - plen)) : 0;
+}
+
+int allow_parse(const char *cidr, const char *mac, struct allow *a,
+		char *err, size_t errlen)
+{
+	char ip[16];
+	const char *slash = strchr(cidr, '/');
+	size_t n = slash ? (size_t)(slash - cidr) : strlen(cidr);
+	unsigned long plen = 32;
+	char *end;
+
+	memset(a, 0, sizeof(*a));
+	if (n >= sizeof(ip))
+		goto bad;
+	memcpy(ip, cidr, n);
+	ip[n] = '\0';
+	if (mb_parse_ipv4(ip, &a->ip))
+		goto bad;
+	if (slash) {
+		if (slash[1] < '0' || slash[1] > '9')
+			goto bad;
+		errno = 0;
+		plen = strtoul(slash + 1, &end, 10);
+		if (errno || *end || plen > 32 ||
+		    (slash[1] == '0' && slash[2]))
+			goto bad;
+	}
+	a->plen = (__u8)plen;
+	if (a->ip & ~plen_mask(a->plen)) {
+		snprintf(err, errlen,
+			 "`%s': the bits past the prefix length must be zero",
+			 cidr);
+		return -1;
+	}
+	if (mac && *mac) {
+		if (mb_parse_mac(mac, a->mac)) {
+			snprintf(err, errlen,
+				 "Unable to parse MAC address: `%s'", mac);
+			return -1;
+		}
+		if ((a->mac[0] & 1) ||
+		    !memcmp(a->mac, "\0\0\0\0\0\0", MB_ETH_ALEN)) {
+			snprintf(err, errlen,
+				 "MAC address `%s' is not a unicast address",
+				 mac);
+			return -1;
+		}
+		if (a->plen != 32) {
+			snprintf(err, errlen,
+				 "`%s=%s': a MAC belongs to one address, not to a prefix",
+				 cidr, mac);
+			return -1;
+		}
+		a->has_mac = 1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen,
+		 "Unable to parse address: `%s' (IPv4 address, optionally /0 to /32)",
+		 cidr);
+	return -1;
+}
+
+int allow_add(struct allow_list *l, const struct allow *a)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		const struct allow *o = &l->a[i];
+
+		if (o->ip != a->ip || o->plen != a->plen)
+			continue;
+		if (o->has_mac == a->has_mac &&
+		    !memcmp(o->mac, a->mac, MB_ETH_ALEN))
+			return 0;
+		return -2;
+	}
+	if (l->n == DOMAIN_MAX_ALLOW)
+		return -1;
+	l->a[l->n++] = *a;
+	return 0;
+}
+
+const struct allow *allow_match(const struct allow_list *l, __be32 ip)
+{
+	const struct allow *best = NULL;
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		const struct allow *a = &l->a[i];
+
+		if ((ip & plen_mask(a->plen)) != a->ip)
+			continue;
+		if (!best || a->plen > best->plen)
+			best = a;
+	}
+	return best;
+}
+
+void allow_format(const struct allow_list *l, size_t max, char *buf,
+		  size_t len)
+{
+	size_t i, off = 0;
+	char ip[16], mac[18];
+	int r;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (!l->n) {
+		snprintf(buf, len, "nothing");
+		return;
+	}
+	for (i = 0; i < l->n && i < max && off < len; i++) {
+		const struct allow *a = &l->a[i];
+
+		mb_format_ipv4(a->ip, ip);
+		if (a->has_mac)
+			mb_format_mac(a->mac, mac);
+		r = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", ip);
+		if (r > 0)
+			off += (size_t)r;
+		if (a->plen != 32 && off < len) {
+			r = snprintf(buf + off, len - off, "/%u", a->plen);
+			if (r > 0)
+				off += (size_t)r;
+		}
+		if (a->has_mac && off < len) {
+			r = snprintf(buf + off, len - off, " (mac %s)", mac);
+			if (r > 0)
+				off += (size_t)r;
+		}
+	}
+	if (i < l->n && off < len)
+		snprintf(buf + off, len - off, ", and %zu more", l->n - i);
+}
+
+/*
+ * <mbvisor:backend> or <mbvisor:address> elements (@what) of the
+ * domain's mbvisor metadata into @l.
+ */
+static int parse_allow_elems(xmlXPathContextPtr ctx, const char *what,
+			     bool macs, struct allow_list *l,
+			     const char *dom, char *err, size_t errlen)
+{
+	char expr[256], addr[64], mac[64], why[256];
+	xmlXPathObjectPtr o;
+	struct allow a;
+	int i, n, ret = 0;
+
+	/* The children in mbvisor's namespace or in none: libvirt's API
+	 * (virsh metadata --key) puts only the top element into it. */
+	snprintf(expr, sizeof(expr),
+		 "/domain/metadata/mbv:config/*[local-name() = '%s' and "
+		 "(namespace-uri() = '' or namespace-uri() = '%s')]",
+		 what, DOMAIN_MBVISOR_NS);
+	o = xpath(ctx, expr, NULL);
+	n = o && o->nodesetval ? o->nodesetval->nodeNr : 0;
+	for (i = 0; i < n && !ret; i++) {
+		xmlNodePtr node = o->nodesetval->nodeTab[i];
+
+		if (xpath_str(ctx, "string(@address)", node, addr,
+			      sizeof(addr)) ||
+		    xpath_str(ctx, "string(@mac)", node, mac, sizeof(mac))) {
+			snprintf(err, errlen,
+				 "domain %s: <mbvisor:%s>: attribute too long",
+				 dom, what);
+			ret = -1;
+		} else if (!macs && mac[0]) {
+			snprintf(err, errlen,
+				 "domain %s: <mbvisor:%s> takes no mac", dom,
+				 what);
+			ret = -1;
+		} else if (allow_parse(addr, mac, &a, why, sizeof(why))) {
+			snprintf(err, errlen, "domain %s: <mbvisor:%s>: %s",
+				 dom, what, why);
+			ret = -1;
+		} else if (allow_add(l, &a)) {
+			snprintf(err, errlen,
+				 "domain %s: <mbvisor:%s address='%s'>: given twice with different MACs, or more than %d",
+				 dom, what, addr, DOMAIN_MAX_ALLOW);
+			ret = -1;
+		}
+	}
+	if (o)
+		xmlXPathFreeObject(o);
+	return ret;
+}
+
 int domain_parse_xml(const char *xml, size_t len, const char *shm_name,
 		     struct domain_info *d, char *err, size_t errlen)
 {
@@ -117,6 +322,11 @@ int domain_parse_xml(const char *xml, size_t len, const char *shm_name,
 	}
 	ctx = xmlXPathNewContext(doc);
 	if (!ctx) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (xmlXPathRegisterNs(ctx, (const xmlChar *)"mbv",
+			       (const xmlChar *)DOMAIN_MBVISOR_NS)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -221,6 +431,11 @@ int domain_parse_xml(const char *xml, size_t len, const char *shm_name,
 			 d->name, unit, buf);
 		goto out;
 	}
+	if (parse_allow_elems(ctx, "backend", true, &d->backends, d->name,
+			      err, errlen) ||
+	    parse_allow_elems(ctx, "address", false, &d->addrs, d->name,
+			      err, errlen))
+		goto out;
 	ret = 0;
 out:
 	if (shmems)

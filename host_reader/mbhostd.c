@@ -63,6 +63,7 @@
 #define LOG_WINDOW_LINES	20
 #define MAX_VMS			256
 #define DEFAULT_QEMU_USER	"libvirt-qemu"	/* Debian's, if it exists */
+#define RECONCILE_MAX_MS	30000	/* restore retries back off to it */
 
 enum { EXIT_USAGE = 2 };
 
@@ -131,16 +132,39 @@ static uint64_t now_ms(void)
 
 /* --- Configuration and per-VM state ------------------------------------- */
 
+/*
+ * A load balancer as the VM configured it (R L, A/D <MAC> L): type, source
+ * and the configured backends in the registry's order (R L's first, then
+ * each A <MAC> L that added one). Draining backends are not kept: a
+ * restore follows a reload, which ended their flows. With no backend left
+ * (D <MAC> L removed the last one), @gone is the last one removed: the
+ * registry takes no R L without a backend, so the state file and a restore
+ * register with it at weight 0 (standby: no new flow) and remove it again.
+ */
+struct ms_lb {
+	__u8 type;
+	__be32 src_ip;
+	__be32 gone;
+	size_t n;
+	struct mb_lb_backend be[MBSTATE_LB_MAX_BACKENDS];
+};
+
+/* What a restore still has to do after the services are back. */
+#define FIX_RULES	(1U << 0)	/* the rules, after R F */
+#define FIX_LB_GONE	(1U << 1)	/* D <MAC> L gone, after R L */
+#define FIX_SWITCH	(1U << 2)	/* the enabled switch */
+
 /* What a VM asked for, per MAC it owns: what a restore puts back. */
 struct mac_state {
 	__u8 mac[MB_ETH_ALEN];
 	__u32 services;		/* 0: not registered */
 	__be32 ip;
 	__u16 vlan;		/* the VLAN it is registered with, 0: none */
-	struct mb_lb_conf lb;
+	struct ms_lb lb;
 	bool enabled;
 	struct mb_rule *rules;
 	size_t nrules, cap;
+	unsigned int fixup;	/* FIX_*: a restore half done */
 };
 
 struct rsp_rec {
@@ -165,6 +189,10 @@ struct vm {
 	struct mac_state *macs;
 	size_t nmacs;
 	__u16 vlan;			/* --vlan: its registrations' VLAN */
+	/* What the host allows the VM to name (audit A2): backends, none by
+	 * default; its middleboxes' addresses, any if the list is empty. */
+	struct allow_list backends;	/* --allow-backend, metadata */
+	struct allow_list addrs;	/* --allow-ip, metadata */
 
 	int shm_fd;
 	int lock_fd;
@@ -211,6 +239,7 @@ struct vm {
 
 	bool reconcile;			/* compare the registry with macs */
 	uint64_t reconcile_at;		/* not before (retries) */
+	unsigned int reconcile_fails;	/* in a row: the retry backs off */
 };
 
 static struct {
@@ -325,6 +354,102 @@ static void ms_clear(struct mac_state *m)
 	m->ip = 0;
 	memset(&m->lb, 0, sizeof(m->lb));
 	m->enabled = true;
+	m->fixup = 0;
+}
+
+static struct mb_lb_backend *ms_lb_find(struct ms_lb *lb, __be32 ip)
+{
+	size_t i;
+
+	for (i = 0; i < lb->n; i++)
+		if (lb->be[i].ip == ip)
+			return &lb->be[i];
+	return NULL;
+}
+
+/* A <MAC> L, as the registry does it: change the backend, or append it. */
+static void ms_lb_add(struct ms_lb *lb, const struct mb_lb_backend *be)
+{
+	struct mb_lb_backend *old = ms_lb_find(lb, be->ip);
+
+	if (old)
+		*old = *be;
+	else if (lb->n < MBSTATE_LB_MAX_BACKENDS)
+		lb->be[lb->n++] = *be;
+	lb->gone = 0;
+}
+
+/* D <MAC> L, as the registry does it: the others keep their order. */
+static void ms_lb_del(struct ms_lb *lb, __be32 ip)
+{
+	struct mb_lb_backend *be = ms_lb_find(lb, ip);
+	size_t i;
+
+	if (!be)
+		return;
+	i = (size_t)(be - lb->be);
+	memmove(&lb->be[i], &lb->be[i + 1], (lb->n - i - 1) * sizeof(*be));
+	lb->n--;
+	memset(&lb->be[lb->n], 0, sizeof(*be));
+	if (!lb->n)
+		lb->gone = ip;
+}
+
+/* The registry's load balancer of @mb into @lb: configured backends, with
+ * their MAC where it is static (a learned one is learned again). */
+static void ms_lb_from_mb(struct ms_lb *lb, const struct mbnl_mb *mb)
+{
+	const struct mbnl_backend *b;
+	struct mb_lb_backend *be;
+	__u32 i;
+
+	memset(lb, 0, sizeof(*lb));
+	if (!mb->has_lb)
+		return;
+	lb->type = mb->lb.type;
+	lb->src_ip = mb->lb.src_ip;
+	for (i = 0; i < mb->n_backends && i < MBSTATE_LB_MAX_BACKENDS; i++) {
+		b = &mb->backends[i];
+		if (b->state == MBSTATE_BE_DRAINING) {
+			if (!lb->gone)
+				lb->gone = b->ip;
+			continue;
+		}
+		be = &lb->be[lb->n++];
+		be->ip = b->ip;
+		be->weight = b->weight;
+		if (b->mac_source == MBSTATE_BE_MAC_STATIC) {
+			be->has_mac = 1;
+			memcpy(be->mac, b->mac, MB_ETH_ALEN);
+		}
+	}
+	if (lb->n)
+		lb->gone = 0;
+}
+
+/*
+ * The R L command that registers @m's load balancer, into @c: with its
+ * first backend, or with the last one removed at weight 0 when it has none
+ * (then D <MAC> L follows). False if there is not even that.
+ */
+static bool ms_lb_reg(const struct mac_state *m, struct mb_cmd *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->op = MB_OP_REGISTER;
+	memcpy(c->mac, m->mac, MB_ETH_ALEN);
+	c->service = MBSTATE_SVC_L;
+	c->ip = m->ip;
+	c->vlan = m->vlan;
+	c->lb.type = m->lb.type;
+	c->lb.src_ip = m->lb.src_ip;
+	if (m->lb.n) {
+		c->backend = m->lb.be[0];
+	} else {
+		c->backend.ip = m->lb.gone;
+		c->backend.weight = 0;
+	}
+	c->lb.dst_ip = c->backend.ip;
+	return c->backend.ip != 0;
 }
 
 static void ms_add_rule(struct mac_state *m, const struct mb_rule *r)
@@ -410,9 +535,9 @@ static int ms_adopt(struct mac_state *m, char *err, size_t errlen)
 		return ret;
 	m->services = mb.services;
 	m->ip = mb.ip;
+	m->vlan = mb.vlan;
 	m->enabled = mb.enabled;
-	if (mb.has_lb)
-		m->lb = mb.lb;
+	ms_lb_from_mb(&m->lb, &mb);
 	if (mb.services & MBSTATE_SVC_F)
 		return ms_load_rules(m, err, errlen);
 	return 0;
@@ -431,8 +556,18 @@ static void ms_apply(struct mac_state *m, const struct mb_cmd *cmd)
 			m->vlan = cmd->vlan;
 		}
 		m->services |= cmd->service;
-		if (cmd->service & MBSTATE_SVC_L)
-			m->lb = cmd->lb;
+		if (cmd->service & MBSTATE_SVC_L) {
+			memset(&m->lb, 0, sizeof(m->lb));
+			m->lb.type = cmd->lb.type;
+			m->lb.src_ip = cmd->lb.src_ip;
+			ms_lb_add(&m->lb, &cmd->backend);
+		}
+		break;
+	case MB_OP_ADD_BACKEND:
+		ms_lb_add(&m->lb, &cmd->backend);
+		break;
+	case MB_OP_DEL_BACKEND:
+		ms_lb_del(&m->lb, cmd->backend.ip);
 		break;
 	case MB_OP_UNREGISTER:
 		ms_clear(m);
@@ -462,22 +597,39 @@ static void ms_write_cmds(FILE *f, const char *prefix,
 {
 	char buf[MB_CMD_MAX_LEN + 1];
 	struct mb_cmd c;
-	__u32 bit;
 	size_t i;
 
-	for (bit = MBSTATE_SVC_F; bit <= MBSTATE_SVC_L; bit <<= 1) {
-		if (!(m->services & bit))
-			continue;
+	if (m->services & MBSTATE_SVC_F) {
 		memset(&c, 0, sizeof(c));
 		c.op = MB_OP_REGISTER;
 		memcpy(c.mac, m->mac, MB_ETH_ALEN);
-		c.service = bit;
+		c.service = MBSTATE_SVC_F;
 		c.ip = m->ip;
 		c.vlan = m->vlan;
-		if (bit == MBSTATE_SVC_L)
-			c.lb = m->lb;
 		if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
 			fprintf(f, "%s%s\n", prefix, buf);
+	}
+	/* R L with the first backend, A <MAC> L for each other one; or,
+	 * without any, R L with the last one removed and its D <MAC> L. */
+	if ((m->services & MBSTATE_SVC_L) && ms_lb_reg(m, &c) &&
+	    mb_cmd_format(&c, buf, sizeof(buf)) > 0) {
+		fprintf(f, "%s%s\n", prefix, buf);
+		for (i = 1; i < m->lb.n; i++) {
+			memset(&c, 0, sizeof(c));
+			c.op = MB_OP_ADD_BACKEND;
+			memcpy(c.mac, m->mac, MB_ETH_ALEN);
+			c.backend = m->lb.be[i];
+			if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
+				fprintf(f, "%s%s\n", prefix, buf);
+		}
+		if (!m->lb.n) {
+			memset(&c, 0, sizeof(c));
+			c.op = MB_OP_DEL_BACKEND;
+			memcpy(c.mac, m->mac, MB_ETH_ALEN);
+			c.backend.ip = m->lb.gone;
+			if (mb_cmd_format(&c, buf, sizeof(buf)) > 0)
+				fprintf(f, "%s%s\n", prefix, buf);
+		}
 	}
 	if (!m->services)
 		return;
@@ -498,18 +650,57 @@ static void ms_write_cmds(FILE *f, const char *prefix,
 	}
 }
 
+/* R L and its backends in one step (MBSTATE_A_REPLACE: it adds the
+ * service to a middlebox registered for F). */
+static int ms_restore_lb(struct mac_state *m, char *err, size_t errlen)
+{
+	struct mb_cmd c;
+	int ret;
+
+	if (!ms_lb_reg(m, &c)) {
+		/* Only an adopted registration can be like this. */
+		snprintf(err, errlen,
+			 "its load balancer has no backend to register with");
+		return -EINVAL;
+	}
+	ret = mbnl_lb_replace(nl, &c, m->lb.n ? m->lb.be + 1 : NULL,
+			      m->lb.n ? m->lb.n - 1 : 0, err, errlen);
+	if (!ret && !m->lb.n)
+		m->fixup |= FIX_LB_GONE;
+	return ret;
+}
+
+/* The rules after R F: the registry has none. One request, all or none,
+ * when they fit into one; else cleared and sent in several. */
+static int ms_restore_rules(struct mac_state *m, char *err, size_t errlen)
+{
+	int ret;
+
+	if (mbnl_rules_per_request(m->rules, m->nrules) == m->nrules)
+		return mbnl_add_rules(nl, m->mac, m->rules, m->nrules, true,
+				      err, errlen);
+	ret = mbnl_add_rules(nl, m->mac, m->rules, 0, true, err, errlen);
+	if (ret)
+		return ret;
+	return mbnl_add_rules(nl, m->mac, m->rules, m->nrules, false, err,
+			      errlen);
+}
+
 /*
  * Puts back what the registry lost of @m: a service it no longer has (the
- * registry was reloaded, an offload module was unloaded), with the rules
- * and the enabled switch. Differences that are not losses are left alone.
+ * registry was reloaded, an offload module was unloaded), with the rules,
+ * the load balancer's backends and the enabled switch. Differences that
+ * are not losses are left alone. Each service is restored on its own: one
+ * that cannot be (its module is not loaded) does not hold the other back.
+ * What is left to do is in m->fixup and the next call finishes it.
  */
 static int ms_restore(struct vm *vm, struct mac_state *m)
 {
-	char err[MB_ERR_LEN], mac[18];
+	char err[MB_ERR_LEN + 8] = "", why[MB_ERR_LEN], mac[18];
+	__u32 have, lost;
 	struct mbnl_mb mb;
 	struct mb_cmd c;
-	__u32 have, bit;
-	int ret;
+	int ret, first = 0;
 
 	if (!m->services)
 		return 0;
@@ -517,40 +708,78 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 	if (ret && ret != -ENOENT)
 		goto fail;
 	have = ret ? 0 : mb.services;
-	if ((have & m->services) == m->services)
+	lost = m->services & ~have;
+	if (!lost && !m->fixup)
 		return 0;
 
-	for (bit = MBSTATE_SVC_F; bit <= MBSTATE_SVC_L; bit <<= 1) {
-		if (!(m->services & bit) || (have & bit))
-			continue;
+	if (lost & MBSTATE_SVC_F) {
 		memset(&c, 0, sizeof(c));
 		c.op = MB_OP_REGISTER;
 		memcpy(c.mac, m->mac, MB_ETH_ALEN);
-		c.service = bit;
+		c.service = MBSTATE_SVC_F;
 		c.ip = m->ip;
 		c.vlan = m->vlan;
-		if (bit == MBSTATE_SVC_L)
-			c.lb = m->lb;
-		ret = mbnl_exec(nl, &c, err, sizeof(err));
-		if (ret)
-			goto fail;
+		ret = mbnl_exec(nl, &c, why, sizeof(why));
+		if (!ret) {
+			have |= MBSTATE_SVC_F;
+			m->fixup |= FIX_SWITCH | (m->nrules ? FIX_RULES : 0);
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "R F: %s", why);
+		}
 	}
-	if ((m->services & MBSTATE_SVC_F) && !(have & MBSTATE_SVC_F) &&
-	    m->nrules) {
-		ret = mbnl_add_rules(nl, m->mac, m->rules, m->nrules, false,
-				     err, sizeof(err));
-		if (ret)
-			goto fail;
+	if (lost & MBSTATE_SVC_L) {
+		ret = ms_restore_lb(m, why, sizeof(why));
+		if (!ret) {
+			have |= MBSTATE_SVC_L;
+			m->fixup |= FIX_SWITCH;
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "R L: %s", why);
+		}
 	}
-	memset(&c, 0, sizeof(c));
-	c.op = m->enabled ? MB_OP_ENABLE : MB_OP_DISABLE;
-	memcpy(c.mac, m->mac, MB_ETH_ALEN);
-	ret = mbnl_exec(nl, &c, err, sizeof(err));
-	if (ret)
+	if ((m->fixup & FIX_RULES) && (have & MBSTATE_SVC_F)) {
+		ret = ms_restore_rules(m, why, sizeof(why));
+		if (!ret) {
+			m->fixup &= ~FIX_RULES;
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "rules: %s", why);
+		}
+	}
+	if ((m->fixup & FIX_LB_GONE) && (have & MBSTATE_SVC_L)) {
+		memset(&c, 0, sizeof(c));
+		c.op = MB_OP_DEL_BACKEND;
+		memcpy(c.mac, m->mac, MB_ETH_ALEN);
+		c.backend.ip = m->lb.gone;
+		ret = mbnl_exec(nl, &c, why, sizeof(why));
+		if (!ret || ret == -ENOENT) {
+			m->fixup &= ~FIX_LB_GONE;
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "D L: %s", why);
+		}
+	}
+	if ((m->fixup & FIX_SWITCH) && have) {
+		memset(&c, 0, sizeof(c));
+		c.op = m->enabled ? MB_OP_ENABLE : MB_OP_DISABLE;
+		memcpy(c.mac, m->mac, MB_ETH_ALEN);
+		ret = mbnl_exec(nl, &c, why, sizeof(why));
+		if (!ret) {
+			m->fixup &= ~FIX_SWITCH;
+		} else if (!first) {
+			first = ret;
+			snprintf(err, sizeof(err), "%c: %s",
+				 m->enabled ? 'A' : 'D', why);
+		}
+	}
+	if (first) {
+		ret = first;
 		goto fail;
+	}
 	vm_log(vm, LOG_NOTICE,
-	       "restored %s: services %#x, %zu rules, %s",
-	       mac_str(m->mac, mac), m->services, m->nrules,
+	       "restored %s: services %#x, %zu rules, %zu backends, %s",
+	       mac_str(m->mac, mac), m->services, m->nrules, m->lb.n,
 	       m->enabled ? "enabled" : "disabled");
 	return 0;
 fail:
@@ -681,6 +910,64 @@ static void add_unpub(struct vm *vm, __u32 seq, int status, int error,
 }
 
 /*
+ * What a state file (or the registry, adopted) says against what the host
+ * allows now (the allowed addresses may have changed since): a restore
+ * never names what a command could not. A registration with an address
+ * not allowed is forgotten; backends not allowed are dropped, pinned MACs
+ * applied.
+ */
+static void ms_allowed_now(struct vm *vm, struct mac_state *m)
+{
+	char mac[18], ip[16];
+	const struct allow *a;
+	size_t i;
+
+	if (!m->services)
+		return;
+	mac_str(m->mac, mac);
+	if (vm->addrs.n && !allow_match(&vm->addrs, m->ip)) {
+		mb_format_ipv4(m->ip, ip);
+		logmsg(LOG_WARNING,
+		       "vm %s: %s is registered with %s, which the host does not allow: not kept, not restored",
+		       vm->name, mac, ip);
+		ms_clear(m);
+		return;
+	}
+	if (!(m->services & MBSTATE_SVC_L))
+		return;
+	for (i = 0; i < m->lb.n;) {
+		struct mb_lb_backend *be = &m->lb.be[i];
+
+		a = allow_match(&vm->backends, be->ip);
+		if (!a || (a->has_mac && be->has_mac &&
+			   memcmp(a->mac, be->mac, MB_ETH_ALEN))) {
+			mb_format_ipv4(be->ip, ip);
+			logmsg(LOG_WARNING,
+			       "vm %s: %s has backend %s, which the host does not allow: dropped, not restored",
+			       vm->name, mac, ip);
+			ms_lb_del(&m->lb, be->ip);
+			continue;
+		}
+		if (a->has_mac) {
+			be->has_mac = 1;
+			memcpy(be->mac, a->mac, MB_ETH_ALEN);
+		}
+		i++;
+	}
+	if (!m->lb.n && m->lb.gone && !allow_match(&vm->backends, m->lb.gone))
+		m->lb.gone = 0;
+	if (!m->lb.n && !m->lb.gone) {
+		logmsg(LOG_WARNING,
+		       "vm %s: %s has no backend the host allows: its load balancer is not kept, not restored",
+		       vm->name, mac);
+		m->services &= ~MBSTATE_SVC_L;
+		memset(&m->lb, 0, sizeof(m->lb));
+		if (!m->services)
+			ms_clear(m);
+	}
+}
+
+/*
  * Loads the state file: 1 loaded, 0 none, -1 unusable (moved aside). Lines
  * the parser refuses make the whole file unusable: a state file is ours,
  * and a damaged one is not guessed at.
@@ -788,6 +1075,8 @@ static int state_load(struct vm *vm)
 	}
 	free(buf);
 	if (!bad && end) {
+		for (n = 0; n < vm->nmacs; n++)
+			ms_allowed_now(vm, &vm->macs[n]);
 		/* The host's --vlan is what a restore registers with now. */
 		for (n = 0; n < vm->nmacs; n++) {
 			struct mac_state *ms = &vm->macs[n];
@@ -967,7 +1256,7 @@ static int query(struct vm *vm, const struct mb_cmd *cmd, char *out,
 	tmp.services = mb.services;
 	tmp.ip = mb.ip;
 	tmp.vlan = mb.vlan;
-	tmp.lb = mb.lb;
+	ms_lb_from_mb(&tmp.lb, &mb);
 	tmp.enabled = mb.enabled;
 	{
 		char *cmds = NULL;
@@ -1092,6 +1381,63 @@ static void apply(struct vm *vm, const struct mb_cmd *cmd,
 	commit(vm);
 }
 
+/*
+ * The addresses a command names against what the host allows the VM
+ * (audit A2): a middlebox's own address (R) when the host gave the VM's
+ * addresses; a load-balancer backend (R L, A <MAC> L) always, none being
+ * allowed by default, since a backend receives the traffic of the VIP and,
+ * with the client's address kept, could be any server of the network. A
+ * backend whose MAC the host pins gets it: a guest's other MAC is refused,
+ * none is replaced by the pinned one (a learned MAC is whatever a host on
+ * the bridge claims in ARP). 0 if allowed (@cmd maybe completed), else -1
+ * with the guest's sentence in @msg. @cmd is the host's copy.
+ */
+static int check_addrs(const struct vm *vm, struct mb_cmd *cmd, char *msg,
+		       size_t len)
+{
+	char ip[16], mac[18], pinned[18], list[512];
+	const struct allow *a;
+	struct mb_lb_backend *be = &cmd->backend;
+
+	if (cmd->op == MB_OP_REGISTER && vm->addrs.n &&
+	    !allow_match(&vm->addrs, cmd->ip)) {
+		mb_format_ipv4(cmd->ip, ip);
+		allow_format(&vm->addrs, 8, list, sizeof(list));
+		snprintf(msg, len,
+			 "Permission denied: %s is not an address of VM `%s'; the host allows %s",
+			 ip, vm->name, list);
+		return -1;
+	}
+	if (!(cmd->op == MB_OP_ADD_BACKEND ||
+	      (cmd->op == MB_OP_REGISTER && cmd->service == MBSTATE_SVC_L)))
+		return 0;
+	mb_format_ipv4(be->ip, ip);
+	a = allow_match(&vm->backends, be->ip);
+	if (!a) {
+		if (vm->backends.n)
+			allow_format(&vm->backends, 8, list, sizeof(list));
+		else
+			snprintf(list, sizeof(list),
+				 "no backend (mbhostd --allow-backend, or <mbvisor:backend> in the domain's metadata)");
+		snprintf(msg, len,
+			 "Permission denied: backend %s is not allowed for VM `%s'; the host allows %s; nothing was changed",
+			 ip, vm->name, list);
+		return -1;
+	}
+	if (!a->has_mac)
+		return 0;
+	if (be->has_mac && memcmp(be->mac, a->mac, MB_ETH_ALEN)) {
+		snprintf(msg, len,
+			 "Permission denied: backend %s has MAC %s for VM `%s' (pinned by the host), not %s; nothing was changed",
+			 ip, mac_str(a->mac, pinned), vm->name,
+			 mac_str(be->mac, mac));
+		return -1;
+	}
+	be->has_mac = 1;
+	memcpy(be->mac, a->mac, MB_ETH_ALEN);
+	return 0;
+}
+
 /* Reads, checks and answers one command. */
 static void handle_one(struct vm *vm, uint64_t now)
 {
@@ -1150,6 +1496,11 @@ static void handle_one(struct vm *vm, uint64_t now)
 			return;
 		}
 		cmd.vlan = vm->vlan;
+	}
+	if (check_addrs(vm, &cmd, msg, sizeof(msg))) {
+		vm_log(vm, LOG_WARNING, "command %u refused: %s", f.seq, msg);
+		answer(vm, MBSHM_ST_PERM, EPERM, msg);
+		return;
 	}
 	if (cmd.op == MB_OP_QUERY) {
 		char err[MB_ERR_LEN];
@@ -1241,15 +1592,28 @@ static bool pending_applied(struct vm *vm, const struct mb_cmd *cmd,
 	case MB_OP_DEL_RULE:
 		/* A delete that succeeds removes at least one rule. */
 		return !ret && mb.nrules < m->nrules;
+	case MB_OP_DEL_BACKEND: {
+		__u32 i;
+
+		/* Applied: we had it configured, the registry has not. */
+		if (ret || !ms_lb_find(&m->lb, cmd->backend.ip))
+			return false;
+		for (i = 0; i < mb.n_backends; i++)
+			if (mb.backends[i].ip == cmd->backend.ip &&
+			    mb.backends[i].state != MBSTATE_BE_DRAINING)
+				return false;
+		return true;
+	}
 	default:
-		/* A and D <MAC> set a switch: running them again is safe. */
+		/* A <MAC> L sets a backend to what it says, and A and D
+		 * <MAC> a switch: running them again is safe. */
 		return false;
 	}
 }
 
 static void resolve_pending(struct vm *vm)
 {
-	char err[MB_ERR_LEN], msg[MB_CMD_MAX_LEN + 64];
+	char err[MB_ERR_LEN], msg[MBSHM_RSP_MSG_MAX + 1];
 	struct mac_state *m;
 	struct mb_cmd cmd;
 
@@ -1278,9 +1642,24 @@ static void resolve_pending(struct vm *vm)
 		answer(vm, MBSHM_ST_OK, 0, msg);
 		return;
 	}
+	/* Checked when it came; the host's configuration may have changed. */
+	if (check_addrs(vm, &cmd, msg, sizeof(msg))) {
+		logmsg(LOG_NOTICE, "vm %s: command %u `%s' had not been applied and is not allowed now",
+		       vm->name, vm->next, vm->pending_text);
+		answer(vm, MBSHM_ST_PERM, EPERM, msg);
+		return;
+	}
 	logmsg(LOG_NOTICE, "vm %s: command %u `%s' had not been applied: running it",
 	       vm->name, vm->next, vm->pending_text);
 	apply(vm, &cmd, m);
+}
+
+/* Milliseconds before the next restore after @fails failures in a row. */
+static uint64_t reconcile_delay(unsigned int fails)
+{
+	if (fails >= 5)
+		return RECONCILE_MAX_MS;
+	return 1000ULL << fails;
 }
 
 static void reconcile_vm(struct vm *vm)
@@ -1291,8 +1670,13 @@ static void reconcile_vm(struct vm *vm)
 
 	if (!vm->reconcile || now_ms() < vm->reconcile_at)
 		return;
-	/* Retried once a second while it fails (a module not loaded yet). */
-	vm->reconcile_at = now_ms() + 1000;
+	/* Retried while it fails (a module not loaded yet) after 1, 2, 4,
+	 * ... RECONCILE_MAX_MS: a restore that cannot succeed (the module is
+	 * not coming back) costs a message now and then, not a loop. The
+	 * registry coming back ('U' from the monitor) starts again at 1 s. */
+	vm->reconcile_at = now_ms() + reconcile_delay(vm->reconcile_fails);
+	if (vm->reconcile_fails < 31)
+		vm->reconcile_fails++;
 	if (!nl_get(err, sizeof(err)))
 		return;
 	for (i = 0; i < vm->nmacs; i++)
@@ -1300,6 +1684,7 @@ static void reconcile_vm(struct vm *vm)
 			ok = false;
 	if (ok) {
 		vm->reconcile_at = 0;
+		vm->reconcile_fails = 0;
 		vm->reconcile = false;
 		if (vm->family != mbnl_family_id(nl)) {
 			vm->family = mbnl_family_id(nl);
@@ -1572,11 +1957,14 @@ static int start_vm(struct vm *vm)
 		       (uint64_t)vm->epoch, vm->next);
 		if (nl_get(err, sizeof(err))) {
 			vm->family = mbnl_family_id(nl);
-			for (i = 0; i < vm->nmacs; i++)
+			for (i = 0; i < vm->nmacs; i++) {
 				if (ms_adopt(&vm->macs[i], err, sizeof(err)))
 					logmsg(LOG_WARNING,
 					       "vm %s: cannot read the registry: %s",
 					       vm->name, err);
+				/* a restore puts back only what is allowed */
+				ms_allowed_now(vm, &vm->macs[i]);
+			}
 		}
 	}
 	vm->poll_ms = opt.poll_min;
@@ -1827,6 +2215,7 @@ static void handle_monitor(void)
 			for (i = 0; i < nvms; i++) {
 				vms[i]->reconcile = true;
 				vms[i]->reconcile_at = 0;
+				vms[i]->reconcile_fails = 0;
 			}
 			logmsg(LOG_INFO, "registry (mbstate) is available");
 			break;
@@ -2396,6 +2785,11 @@ static void usage(FILE *f)
 		"                      needed on a VLAN-filtering bridge, where an unbound\n"
 		"                      middlebox is not offloaded\n"
 		"  --size <bytes>      create the shared memory with this size if missing\n"
+		"  --allow-backend <IP>[/<len>][=<MAC>]\n"
+		"                      a load-balancer backend the VM may name (repeatable;\n"
+		"                      default none); =MAC pins the backend's MAC\n"
+		"  --allow-ip <IP>[/<len>]  an address the VM may register its middleboxes\n"
+		"                      with (repeatable; default any)\n"
 		"\n"
 		"Options:\n"
 		"  --state-dir <dir>   where the per-VM state files live (default %s)\n"
@@ -2552,6 +2946,33 @@ static struct vm *new_vm(const char *name)
 	return vm;
 }
 
+/* --allow-backend IP[/LEN][=MAC], --allow-ip IP[/LEN] */
+static void parse_allow_opt(struct vm *vm, const char *o, const char *val)
+{
+	bool backend = !strcmp(o, "--allow-backend");
+	char buf[64], err[256], *eq;
+	struct allow a;
+	int ret;
+
+	if (strlen(val) >= sizeof(buf))
+		die_usage("%s: `%s' is too long", o, val);
+	strcpy(buf, val);
+	eq = strchr(buf, '=');
+	if (eq)
+		*eq++ = '\0';
+	if (eq && !backend)
+		die_usage("%s: `%s': a MAC is pinned to a backend only", o,
+			  val);
+	if (allow_parse(buf, eq ? eq : "", &a, err, sizeof(err)))
+		die_usage("%s: %s", o, err);
+	ret = allow_add(backend ? &vm->backends : &vm->addrs, &a);
+	if (ret == -2)
+		die_usage("%s: `%s' is given twice with different MACs", o,
+			  buf);
+	if (ret)
+		die_usage("%s: more than %d for one VM", o, DOMAIN_MAX_ALLOW);
+}
+
 /* Fills a VM from its libvirt domain (after all options were read). */
 static void resolve_domain(struct vm *vm)
 {
@@ -2590,6 +3011,15 @@ static void resolve_domain(struct vm *vm)
 	}
 	for (i = 0; i < d.nmacs; i++)
 		vm_add_mac(vm, d.macs[i]);
+	/* The domain's <mbvisor:config> and the options add up. */
+	for (i = 0; i < d.backends.n; i++)
+		if (allow_add(&vm->backends, &d.backends.a[i]))
+			die_usage("vm %s: backend %zu of the domain's metadata conflicts with --allow-backend, or there are more than %d",
+				  vm->name, i + 1, DOMAIN_MAX_ALLOW);
+	for (i = 0; i < d.addrs.n; i++)
+		if (allow_add(&vm->addrs, &d.addrs.a[i]))
+			die_usage("vm %s: more than %d allowed addresses",
+				  vm->name, DOMAIN_MAX_ALLOW);
 	if (!vm->shm_path[0])
 		snprintf(vm->shm_path, sizeof(vm->shm_path), "/dev/shm/%s",
 			 d.shm_name);
@@ -2662,6 +3092,10 @@ static void parse_args(int argc, char *argv[])
 				die_usage("MAC address `%s' is not a unicast address",
 					  val);
 			vm_add_mac(vm, mac);
+		} else if (!strcmp(o, "--allow-backend") ||
+			   !strcmp(o, "--allow-ip")) {
+			NEED_VM();
+			parse_allow_opt(vm, o, val);
 		} else if (!strcmp(o, "--vlan")) {
 			NEED_VM();
 			vm->vlan = (__u16)parse_num(o, val, MBSTATE_VLAN_MIN,
@@ -2749,6 +3183,20 @@ static void parse_args(int argc, char *argv[])
 	}
 }
 
+static void print_allow(const char *what, const struct allow_list *l)
+{
+	char ip[16], mac[18];
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		mb_format_ipv4(l->a[i].ip, ip);
+		printf("  %s %s/%u", what, ip, l->a[i].plen);
+		if (l->a[i].has_mac)
+			printf("=%s", mac_str(l->a[i].mac, mac));
+		printf("\n");
+	}
+}
+
 static void print_config(void)
 {
 	char mac[18];
@@ -2776,6 +3224,8 @@ static void print_config(void)
 			printf("  mac %s\n", mac_str(vm->macs[k].mac, mac));
 		if (vm->vlan)
 			printf("  vlan %u\n", vm->vlan);
+		print_allow("allow-backend", &vm->backends);
+		print_allow("allow-ip", &vm->addrs);
 		printf("  state %s/%s.state\n", opt.state_dir, vm->name);
 	}
 }

@@ -169,7 +169,7 @@ log=$tmp/hostd.log
 # about the rate limit.
 fast=(--rate 100000 --burst 100000)
 start_hostd "$log" "${fast[@]}" --vm vm1 --shm "$S1" --mac $MAC1 --mac $MAC1B \
-	--vm vm2 --shm "$S2" --mac $MAC2
+	--allow-backend 10.0.0.9 --vm vm2 --shm "$S2" --mac $MAC2
 main=$hostd
 if wait_served "$S1" && wait_served "$S2"; then
 	result ok "mbhostd serves both"
@@ -221,13 +221,13 @@ sleep 0.3
 kill -9 "$main"
 wait "$main" 2>/dev/null
 start_hostd "$log" "${fast[@]}" --vm vm1 --shm "$S1" --mac $MAC1 --mac $MAC1B \
-	--vm vm2 --shm "$S2" --mac $MAC2
+	--allow-backend 10.0.0.9 --vm vm2 --shm "$S2" --mac $MAC2
 main=$hostd
 sleep 0.2
 kill -9 "$main"
 wait "$main" 2>/dev/null
 start_hostd "$log" "${fast[@]}" --vm vm1 --shm "$S1" --mac $MAC1 --mac $MAC1B \
-	--vm vm2 --shm "$S2" --mac $MAC2
+	--allow-backend 10.0.0.9 --vm vm2 --shm "$S2" --mac $MAC2
 main=$hostd
 if wait "$guest"; then
 	result ok "stream finished across two kill -9: $(tail -n 2 "$tmp/stream.out" | head -n 1)"
@@ -254,7 +254,7 @@ read -r seq epoch < <("$bin/fakeguest" "$S1" submit $MAC1)
 old=$(epoch_of "$S1")
 rm -f "$tmp/state/vm1.state"
 start_hostd "$log" "${fast[@]}" --vm vm1 --shm "$S1" --mac $MAC1 --mac $MAC1B \
-	--vm vm2 --shm "$S2" --mac $MAC2
+	--allow-backend 10.0.0.9 --vm vm2 --shm "$S2" --mac $MAC2
 main=$hostd
 expect 3 "epoch changed" "$bin/fakeguest" "$S1" await "$seq" "$epoch"
 new=$(epoch_of "$S1")
@@ -273,6 +273,176 @@ for ((i = 0; i < 100; i++)); do [[ $(epoch_of "$S1") != "$old" ]] && break; slee
 expect 1 "unavailable" "$bin/mbctl" --shm "$S1" enable $MAC1
 [[ -e $tmp/state/vm1.state.corrupt ]] && grep -q "is damaged" "$log" &&
 	result ok "damaged state moved to vm1.state.corrupt" || result fail "damaged state file: $(tail -3 "$log")"
+
+echo "# the state file keeps load balancers: R L, its backends, F and L on one MAC"
+# (audit A5) mbhostd loads the file and writes it again at start: what it
+# wrote is what it will restore after a registry reload.
+S8=$(shm st)
+stbe=(--allow-backend 10.0.0.0/24)
+cat >"$tmp/st-cmds" <<CMDS
+cmd R F $MAC1 10.0.0.100
+cmd R L $MAC1 10.0.0.100 1 10.0.0.5 10.0.0.9 mac 52:54:00:00:00:09 weight 3
+cmd A $MAC1 L 10.0.0.10
+cmd A $MAC1 L 10.0.0.11 mac 52:54:00:00:00:0b weight 0
+cmd D $MAC1
+cmd A $MAC1 T 9 d 5000 p udp
+cmd A $MAC1 I 4 s 10.1.0.0/16
+cmd R L $MAC1B 10.0.0.101 0 0.0.0.0 10.0.0.12 weight 0
+cmd D $MAC1B L 10.0.0.12
+CMDS
+mkdir -p "$tmp/state"
+{
+	printf 'mbhostd-state 1\nvm st\nepoch 00000000000000aa\nfamily 0\nnext 0\n'
+	cat "$tmp/st-cmds"
+	echo end
+} >"$tmp/state/st.state"
+rm -f "$S8" && truncate -s 1M "$S8"	# no heartbeat until served
+start_hostd "$tmp/st.log" --vm st --shm "$S8" --mac $MAC1 --mac $MAC1B "${stbe[@]}"
+wait_served "$S8"
+stop_hostd "$hostd"
+if grep '^cmd ' "$tmp/state/st.state" | cmp -s - "$tmp/st-cmds"; then
+	result ok "R L with 3 backends, F+L on one MAC, L with none: the state file round-trips"
+else
+	result fail "state file after a restart: $(diff "$tmp/st-cmds" <(grep '^cmd ' "$tmp/state/st.state") | head -8 | tr '\n' '|')"
+fi
+# The same replayed through the channel's order: a backend changed, the
+# first one removed, one added back (the registry appends it).
+cat >"$tmp/st-cmds2" <<CMDS
+cmd R L $MAC1 10.0.0.100 0 0.0.0.0 10.0.0.9
+cmd A $MAC1 L 10.0.0.10 weight 2
+cmd A $MAC1 L 10.0.0.9 mac 52:54:00:00:00:09
+cmd D $MAC1 L 10.0.0.10
+cmd A $MAC1 L 10.0.0.10
+cmd D $MAC1 L 10.0.0.9
+CMDS
+{
+	printf 'mbhostd-state 1\nvm st\nepoch 00000000000000aa\nfamily 0\nnext 0\n'
+	cat "$tmp/st-cmds2"
+	echo end
+} >"$tmp/state/st.state"
+rm -f "$S8" && truncate -s 1M "$S8"	# no heartbeat until served
+start_hostd "$tmp/st.log" --vm st --shm "$S8" --mac $MAC1 --mac $MAC1B "${stbe[@]}"
+wait_served "$S8"
+stop_hostd "$hostd"
+want="cmd R L $MAC1 10.0.0.100 0 0.0.0.0 10.0.0.10"
+got=$(grep '^cmd ' "$tmp/state/st.state" | tr '\n' '|')
+[[ $got == "$want|" ]] && result ok "A/D <MAC> L replayed as the registry does them: $want" ||
+	result fail "A/D <MAC> L replayed: '$got', expected '$want|'"
+# An old state file (no L lines) still loads.
+printf 'mbhostd-state 1\nvm st\nepoch 00000000000000ab\nfamily 0\nnext 3\ncmd R F %s 10.0.0.100\ncmd A %s M 1 p arp\nend\n' \
+	$MAC1 $MAC1 >"$tmp/state/st.state"
+rm -f "$S8" && truncate -s 1M "$S8"	# no heartbeat until served
+start_hostd "$tmp/st.log" --vm st --shm "$S8" --mac $MAC1
+wait_served "$S8"
+stop_hostd "$hostd"
+got=$(grep -c "^cmd .*$MAC1" "$tmp/state/st.state")
+[[ $got -eq 2 && ! -e $tmp/state/st.state.corrupt ]] &&
+	result ok "a state file without L lines loads (its 2 commands kept)" ||
+	result fail "old state file: $got commands; $(tail -n 2 "$tmp/st.log")"
+
+echo "# backends and addresses the host allows a VM (audit A2)"
+# No registry here: a command that passes every check is answered
+# "unavailable", one refused by a check "Permission denied".
+expect 2 "a MAC belongs to one address, not to a prefix" \
+	"$bin/mbhostd" --vm a --mac $MAC1 --allow-backend 10.0.0.0/24=52:54:00:00:00:09
+expect 2 "the bits past the prefix length must be zero" \
+	"$bin/mbhostd" --vm a --mac $MAC1 --allow-backend 10.0.0.1/24
+expect 2 "Unable to parse address: \`10.0.0.300'" \
+	"$bin/mbhostd" --vm a --mac $MAC1 --allow-backend 10.0.0.300
+expect 2 "a MAC is pinned to a backend only" \
+	"$bin/mbhostd" --vm a --mac $MAC1 --allow-ip 10.0.0.1=52:54:00:00:00:09
+expect 2 "given twice with different MACs" \
+	"$bin/mbhostd" --vm a --mac $MAC1 --allow-backend 10.0.0.9=52:54:00:00:00:09 \
+	--allow-backend 10.0.0.9=52:54:00:00:00:0a
+expect 0 "allow-backend 10.0.0.9/32=52:54:00:00:00:09" \
+	"$bin/mbhostd" --check --vm a --mac $MAC1 --allow-backend 10.0.0.9=52:54:00:00:00:09 --allow-ip 10.0.0.100
+SA=$(shm allow0) SB=$(shm allow1)
+truncate -s 1M "$SA" "$SB"
+start_hostd "$tmp/allow.log" --vm allow0 --shm "$SA" --mac $MAC1 \
+	--vm allow1 --shm "$SB" --mac $MAC2 --allow-backend 10.0.0.0/24 \
+	--allow-backend 10.0.0.9=52:54:00:00:00:09 --allow-backend 10.0.5.5 \
+	--allow-ip 10.0.0.100
+allowd=$hostd
+wait_served "$SA" && wait_served "$SB"
+nobe="Permission denied: backend 10.0.0.9 is not allowed for VM \`allow0'; the host allows no backend"
+expect 1 "$nobe" "$bin/mbctl" --shm "$SA" lb $MAC1 10.0.0.100 any 10.0.0.9
+expect 1 "$nobe" "$bin/mbctl" --shm "$SA" -w "@A $MAC1 L 10.0.0.9 weight 2@"
+expect 1 "unavailable" "$bin/mbctl" --shm "$SA" -w "@R F $MAC1 10.0.0.7@"
+expect 1 "unavailable" "$bin/mbctl" --shm "$SA" -w "@D $MAC1 L 10.0.0.9@"
+expect 1 "unavailable" "$bin/mbctl" --shm "$SB" lb $MAC2 10.0.0.100 any 10.0.0.7
+expect 1 "unavailable" "$bin/mbctl" --shm "$SB" -w "@A $MAC2 L 10.0.5.5 weight 3@"
+expect 1 "unavailable" "$bin/mbctl" --shm "$SB" -w "@A $MAC2 L 10.0.0.9 mac 52:54:00:00:00:09@"
+expect 1 "unavailable" "$bin/mbctl" --shm "$SB" -w "@A $MAC2 L 10.0.0.9@"
+expect 1 "Permission denied: backend 10.0.1.7 is not allowed for VM \`allow1'; the host allows 10.0.0.0/24, 10.0.0.9 (mac 52:54:00:00:00:09), 10.0.5.5; nothing was changed" \
+	"$bin/mbctl" --shm "$SB" -w "@A $MAC2 L 10.0.1.7@"
+expect 1 "Permission denied: backend 10.0.5.6 is not allowed" \
+	"$bin/mbctl" --shm "$SB" -w "@R L $MAC2 10.0.0.100 0 0.0.0.0 10.0.5.6 weight 2@"
+expect 1 "Permission denied: backend 10.0.0.9 has MAC 52:54:00:00:00:09 for VM \`allow1' (pinned by the host), not 52:54:00:00:00:99" \
+	"$bin/mbctl" --shm "$SB" -w "@A $MAC2 L 10.0.0.9 mac 52:54:00:00:00:99@"
+expect 1 "Permission denied: 10.0.0.7 is not an address of VM \`allow1'; the host allows 10.0.0.100" \
+	"$bin/mbctl" --shm "$SB" -w "@R F $MAC2 10.0.0.7@"
+expect 1 "unavailable" "$bin/mbctl" --shm "$SB" -w "@R F $MAC2 10.0.0.100@"
+grep -q "vm allow1: command [0-9]* refused: Permission denied: backend 10.0.1.7" "$tmp/allow.log" &&
+	result ok "a refused backend is logged" || result fail "no log line: $(tail -n 3 "$tmp/allow.log")"
+stop_hostd "$allowd"
+
+# The same from the libvirt domain's metadata, in mbvisor's namespace.
+cat >"$tmp/dom-meta.xml" <<XML
+<domain type='kvm'>
+  <name>mb-meta</name>
+  <metadata>
+    <other:config xmlns:other='urn:example:other'>
+      <other:backend address='10.9.9.9'/>
+    </other:config>
+    <mbvisor:config xmlns:mbvisor='urn:mbvisor:domain:1'>
+      <mbvisor:backend address='10.0.0.9' mac='52:54:00:00:00:09'/>
+      <mbvisor:backend address='10.0.1.0/24'/>
+      <mbvisor:address address='10.0.0.100'/>
+    </mbvisor:config>
+  </metadata>
+  <devices>
+    <interface type='bridge'><mac address='$MAC1'/><source bridge='br0'/></interface>
+    <shmem name='mbvisor-meta'><model type='ivshmem-plain'/><size unit='M'>1</size></shmem>
+  </devices>
+</domain>
+XML
+out=$("$bin/mbhostd" --check --domain-xml "$tmp/dom-meta.xml" --allow-backend 10.0.2.2)
+want=$(printf '  mac %s\n  allow-backend 10.0.2.2/32\n  allow-backend 10.0.0.9/32=52:54:00:00:00:09\n  allow-backend 10.0.1.0/24\n  allow-ip 10.0.0.100/32' $MAC1)
+[[ $out == *"$want"* ]] && result ok "<mbvisor:config> in the domain's <metadata> adds to --allow-backend" ||
+	result fail "--domain-xml metadata: got '$out'"
+# virsh metadata --key puts only the top element into the namespace
+sed -e "s|<mbvisor:backend address='10.0.1.0/24'/>|<backend address='10.0.3.0/24'/>|" \
+	"$tmp/dom-meta.xml" >"$tmp/dom-meta-virsh.xml"
+expect 0 "allow-backend 10.0.3.0/24" "$bin/mbhostd" --check --domain-xml "$tmp/dom-meta-virsh.xml"
+sed -e "s|address='10.0.1.0/24'|address='10.0.1.1/24'|" "$tmp/dom-meta.xml" >"$tmp/dom-meta-bad.xml"
+expect 1 "domain mb-meta: <mbvisor:backend>: \`10.0.1.1/24': the bits past the prefix length must be zero" \
+	"$bin/mbhostd" --check --domain-xml "$tmp/dom-meta-bad.xml"
+sed -e "s|<mbvisor:address address='10.0.0.100'/>|<mbvisor:address address='10.0.0.100' mac='52:54:00:00:00:01'/>|" \
+	"$tmp/dom-meta.xml" >"$tmp/dom-meta-bad.xml"
+expect 1 "<mbvisor:address> takes no mac" "$bin/mbhostd" --check --domain-xml "$tmp/dom-meta-bad.xml"
+SM=$(shm meta)
+truncate -s 1M "$SM"
+start_hostd "$tmp/meta.log" --domain-xml "$tmp/dom-meta.xml" --shm "$SM"
+wait_served "$SM"
+expect 1 "unavailable" "$bin/mbctl" --shm "$SM" -w "@R L $MAC1 10.0.0.100 0 0.0.0.0 10.0.1.20@"
+expect 1 "Permission denied: backend 10.9.9.9 is not allowed for VM \`mb-meta'; the host allows 10.0.0.9 (mac 52:54:00:00:00:09), 10.0.1.0/24" \
+	"$bin/mbctl" --shm "$SM" -w "@A $MAC1 L 10.9.9.9@"
+expect 1 "(pinned by the host)" "$bin/mbctl" --shm "$SM" -w "@A $MAC1 L 10.0.0.9 mac 52:54:00:00:00:10@"
+expect 1 "is not an address of VM \`mb-meta'" "$bin/mbctl" --shm "$SM" -w "@R F $MAC1 10.0.0.101@"
+stop_hostd "$hostd"
+
+# A state file is held to what the host allows now.
+rm -f "$SM" && truncate -s 1M "$SM"
+printf 'mbhostd-state 1\nvm mb-meta\nepoch 00000000000000ac\nfamily 0\nnext 0\ncmd R L %s 10.0.0.100 0 0.0.0.0 10.0.1.5\ncmd A %s L 10.9.9.9\ncmd A %s L 10.0.0.9\nend\n' \
+	$MAC1 $MAC1 $MAC1 >"$tmp/state/mb-meta.state"
+start_hostd "$tmp/meta.log" --domain-xml "$tmp/dom-meta.xml" --shm "$SM"
+wait_served "$SM"
+stop_hostd "$hostd"
+got=$(grep '^cmd ' "$tmp/state/mb-meta.state" | tr '\n' '|')
+want="cmd R L $MAC1 10.0.0.100 0 0.0.0.0 10.0.1.5|cmd A $MAC1 L 10.0.0.9 mac 52:54:00:00:00:09|"
+[[ $got == "$want" ]] && grep -q "has backend 10.9.9.9, which the host does not allow: dropped" "$tmp/meta.log" &&
+	result ok "a saved backend no longer allowed is dropped, a pinned MAC applied" ||
+	result fail "state file held to the allowed backends: '$got'; $(tail -n 2 "$tmp/meta.log")"
 
 echo "# no host: heartbeat stopped"
 stop_hostd "$main"
