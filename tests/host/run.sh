@@ -291,15 +291,21 @@ cmd R L $MAC1B 10.0.0.101 0 0.0.0.0 10.0.0.12 weight 0
 cmd D $MAC1B L 10.0.0.12
 CMDS
 mkdir -p "$tmp/state"
+# st_restart CMDS: VM st's state file with the lines of CMDS, then one
+# start and stop of mbhostd, which loads the file and writes it again
+st_restart()
 {
-	printf 'mbhostd-state 1\nvm st\nepoch 00000000000000aa\nfamily 0\nnext 0\n'
-	cat "$tmp/st-cmds"
-	echo end
-} >"$tmp/state/st.state"
-rm -f "$S8" && truncate -s 1M "$S8"	# no heartbeat until served
-start_hostd "$tmp/st.log" --vm st --shm "$S8" --mac $MAC1 --mac $MAC1B "${stbe[@]}"
-wait_served "$S8"
-stop_hostd "$hostd"
+	{
+		printf 'mbhostd-state 1\nvm st\nepoch 00000000000000aa\nfamily 0\nnext 0\n'
+		cat "$1"
+		echo end
+	} >"$tmp/state/st.state"
+	rm -f "$S8" && truncate -s 1M "$S8"	# no heartbeat until served
+	start_hostd "$tmp/st.log" --vm st --shm "$S8" --mac $MAC1 --mac $MAC1B "${stbe[@]}"
+	wait_served "$S8"
+	stop_hostd "$hostd"
+}
+st_restart "$tmp/st-cmds"
 if grep '^cmd ' "$tmp/state/st.state" | cmp -s - "$tmp/st-cmds"; then
 	result ok "R L with 3 backends, F+L on one MAC, L with none: the state file round-trips"
 else
@@ -315,15 +321,7 @@ cmd D $MAC1 L 10.0.0.10
 cmd A $MAC1 L 10.0.0.10
 cmd D $MAC1 L 10.0.0.9
 CMDS
-{
-	printf 'mbhostd-state 1\nvm st\nepoch 00000000000000aa\nfamily 0\nnext 0\n'
-	cat "$tmp/st-cmds2"
-	echo end
-} >"$tmp/state/st.state"
-rm -f "$S8" && truncate -s 1M "$S8"	# no heartbeat until served
-start_hostd "$tmp/st.log" --vm st --shm "$S8" --mac $MAC1 --mac $MAC1B "${stbe[@]}"
-wait_served "$S8"
-stop_hostd "$hostd"
+st_restart "$tmp/st-cmds2"
 want="cmd R L $MAC1 10.0.0.100 0 0.0.0.0 10.0.0.10"
 got=$(grep '^cmd ' "$tmp/state/st.state" | tr '\n' '|')
 [[ $got == "$want|" ]] && result ok "A/D <MAC> L replayed as the registry does them: $want" ||
