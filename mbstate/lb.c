@@ -104,6 +104,7 @@ static struct mblb_backend *mbstate_lb_be_new(__be32 ip, struct mb_entry *mb)
 	be->quota = mb->lb_quota;
 	refcount_inc(&be->quota->ref);
 	ether_addr_copy(be->mb_mac, mb->mac);
+	be->vlan = mb->vlan;
 	INIT_LIST_HEAD(&be->list);
 	INIT_HLIST_NODE(&be->hnode);
 	return be;
@@ -208,9 +209,7 @@ void mbstate_lb_learn(const struct net *net, __be32 ip, const u8 *mac,
 	u64 v, here = mblb_where(port, vlan);
 	struct mblb_backend *be;
 
-	if (!READ_ONCE(mn->lb_n_index))
-		return;
-	if (!update && !atomic_read(&mn->lb_unlearned))
+	if (!mbstate_lb_learning(net, update))
 		return;
 	if (!is_valid_ether_addr(mac))
 		return;
@@ -219,6 +218,9 @@ void mbstate_lb_learn(const struct net *net, __be32 ip, const u8 *mac,
 		s64 old, w;
 
 		if (be->ip != ip || ether_addr_equal(mac, be->mb_mac))
+			continue;
+		/* a backend is in its middlebox's VLAN (if bound to one) */
+		if (be->vlan && vlan != be->vlan)
 			continue;
 		w = atomic64_read(&be->where);
 		if (!((u64)w & MBLB_WHERE_VALID)) {
@@ -242,6 +244,89 @@ void mbstate_lb_learn(const struct net *net, __be32 ip, const u8 *mac,
 	}
 }
 EXPORT_SYMBOL_GPL(mbstate_lb_learn);
+
+/**
+ * mbstate_lb_learning - whether mbstate_lb_learn() would look at a frame
+ * @net: namespace of the bridge
+ * @update: an ARP frame (see mbstate_lb_learn())
+ *
+ * So that mblb works out a frame's VLAN only when it is needed: false
+ * when @net has no backend, or (not ARP) every backend's MAC is known.
+ * Packet path.
+ */
+bool mbstate_lb_learning(const struct net *net, bool update)
+{
+	struct mbstate_net *mn = mbstate_pernet(net);
+
+	if (!READ_ONCE(mn->lb_n_index))
+		return false;
+	return update || atomic_read(&mn->lb_unlearned);
+}
+EXPORT_SYMBOL_GPL(mbstate_lb_learning);
+
+/*
+ * The bridge port with @ifindex went away, or left its bridge, in @mn's
+ * namespace: what was learned on it is stale. A VM restarted gets a new tap
+ * with a new ifindex; its old port's binding would otherwise stay for good
+ * (a backend's replies never rewritten again, a middlebox's port never
+ * found). The middlebox's port is learned again from its next frame, and a
+ * backend bound there is unbound and its MAC unlearned: learned again, with
+ * its new port, from its next ARP or IPv4 frame (docs/lb.md, "Learning").
+ */
+static void mbstate_lb_port_gone(struct mbstate_net *mn, int ifindex)
+{
+	struct mblb_backend *be;
+	struct mb_entry *mb;
+	unsigned int bkt;
+
+	mutex_lock(&mbstate_mutex);
+	list_for_each_entry(mb, &mn->mbs, list)
+		if (READ_ONCE(mb->lb_port) == ifindex)
+			WRITE_ONCE(mb->lb_port, 0);
+	hash_for_each(mn->lb_index, bkt, be, hnode) {
+		if (mblb_where_port((u64)atomic64_read(&be->where)) != ifindex)
+			continue;
+		atomic64_set(&be->learned, 0);
+		atomic64_set(&be->where, 0);
+		if (!test_and_set_bit(MBLB_BE_F_UNLEARNED, &be->flags))
+			atomic_inc(&mn->lb_unlearned);
+	}
+	mutex_unlock(&mbstate_mutex);
+}
+
+static int mbstate_lb_netdev_event(struct notifier_block *nb,
+				   unsigned long event, void *ptr)
+{
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+	struct netdev_notifier_changeupper_info *info = ptr;
+
+	switch (event) {
+	case NETDEV_CHANGEUPPER:
+		if (info->linking || !netif_is_bridge_master(info->upper_dev))
+			return NOTIFY_DONE;
+		break;
+	case NETDEV_UNREGISTER:
+		break;
+	default:
+		return NOTIFY_DONE;
+	}
+	mbstate_lb_port_gone(mbstate_pernet(dev_net(dev)), dev->ifindex);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block mbstate_lb_netdev_nb = {
+	.notifier_call = mbstate_lb_netdev_event,
+};
+
+int mbstate_lb_init(void)
+{
+	return register_netdevice_notifier(&mbstate_lb_netdev_nb);
+}
+
+void mbstate_lb_exit(void)
+{
+	unregister_netdevice_notifier(&mbstate_lb_netdev_nb);
+}
 
 /*
  * Asks every bridge of @mn's namespace who has @ip: an ARP probe (RFC 5227:
@@ -417,9 +502,9 @@ int mbstate_lb_set(struct mbstate_net *mn, struct mb_entry *mb,
 		mbstate_lb_conf_release(old);
 	if (!READ_ONCE(mb->lb_port))
 		mbstate_lb_probe(mn, mb, mb->ip);
+	/* static MACs too: the answer binds the backend to its port */
 	for (i = 0; i < conf->n; i++)
-		if (!conf->be[i].has_mac &&
-		    !(atomic64_read(&conf->be[i].be->learned) & MBLB_MAC_VALID))
+		if (!(atomic64_read(&conf->be[i].be->where) & MBLB_WHERE_VALID))
 			mbstate_lb_probe(mn, mb, conf->be[i].be->ip);
 	kfree(scratch);
 	kfree(mbe);

@@ -116,6 +116,8 @@ int mbstate_del_backend_doit(struct sk_buff *skb, struct genl_info *info);
 int mbstate_get_flow_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
 
 extern struct genl_family mbstate_family;
+int mbstate_lb_init(void);
+void mbstate_lb_exit(void);
 int mbstate_genl_init(void);
 void mbstate_genl_exit(void);
 void mbstate_notify_mb(struct mbstate_net *mn, struct mb_entry *mb, u8 cmd);

@@ -435,6 +435,9 @@ static int __init mbstate_init(void)
 	ret = register_pernet_subsys(&mbstate_net_ops);
 	if (ret)
 		return ret;
+	ret = mbstate_lb_init();
+	if (ret)
+		goto err_lb;
 	ret = mbstate_genl_init();
 	if (ret)
 		goto err_genl;
@@ -442,6 +445,8 @@ static int __init mbstate_init(void)
 	return 0;
 
 err_genl:
+	mbstate_lb_exit();
+err_lb:
 	unregister_pernet_subsys(&mbstate_net_ops);
 	return ret;
 }
@@ -449,6 +454,7 @@ err_genl:
 static void __exit mbstate_exit(void)
 {
 	mbstate_genl_exit();
+	mbstate_lb_exit();
 	unregister_pernet_subsys(&mbstate_net_ops);
 	rcu_barrier();	/* every call_rcu() above has run */
 }

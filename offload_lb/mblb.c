@@ -130,7 +130,6 @@ struct mblb_flow {
 	const struct net *net;		/* compared, never dereferenced */
 	struct mblb_key key;
 	__be32 be_ip;
-	int be_port;			/* replies' port (ifindex), 0: any */
 	u8 be_mac[ETH_ALEN];
 	u8 mb_mac[ETH_ALEN];
 	struct mblb_backend *be;	/* holds a reference */
@@ -391,7 +390,7 @@ enum {
 static struct mblb_flow *mblb_flow_create(const struct net *net,
 					  const struct mblb_pkt *p,
 					  struct mblb_backend *be,
-					  const u8 *be_mac, int be_port,
+					  const u8 *be_mac,
 					  const u8 *mb_mac, int *why)
 {
 	struct mblb_net *ln = mblb_pernet(net);
@@ -434,7 +433,6 @@ static struct mblb_flow *mblb_flow_create(const struct net *net,
 	f->net = net;
 	f->key = p->k;
 	f->be_ip = be->ip;
-	f->be_port = be_port;
 	ether_addr_copy(f->be_mac, be_mac);
 	ether_addr_copy(f->mb_mac, mb_mac);
 	f->be = be;
@@ -492,33 +490,28 @@ static bool mblb_forward(struct sk_buff *skb, struct mblb_flow *f,
 
 /*
  * Picks a backend for a new flow of @mb and creates the flow. A frame that
- * came in on the middlebox's own bridge port never opens one: the
- * middlebox could otherwise make up flows of other hosts' addresses and
+ * came in on the middlebox's own bridge port never gets here (mblb_rx()):
+ * the middlebox could otherwise make up flows of other hosts' addresses and
  * ports (spoofing its source, before any anti-spoofing filter, which runs
  * after mbhook), and have the replies of a real server to those hosts
  * rewritten (docs/SECURITY.md, A2). Until a frame from the middlebox's MAC
- * has shown its port, no flow is opened either.
+ * has shown its port, no flow is opened at all.
  */
 static struct mblb_flow *mblb_new_flow(struct mb_entry *mb,
 				       const struct mblb_conf *conf,
 				       const struct net *net,
-				       const struct sk_buff *skb,
 				       const struct mblb_pkt *p)
 {
 	const struct mblb_conf_be *cb;
-	int why, port, be_port;
+	int why;
 	struct mblb_flow *f;
 	u8 mac[ETH_ALEN];
 	u32 hash;
 	u16 idx;
 
-	port = READ_ONCE(mb->lb_port);
-	if (!port) {
+	/* mblb_rx() passed the frames from the middlebox's port already */
+	if (!READ_ONCE(mb->lb_port)) {
 		mb_lb_count(mb, MB_LB_MB_PORT_UNKNOWN, 1);
-		return NULL;
-	}
-	if (skb->dev->ifindex == port) {
-		mb_lb_count(mb, MB_LB_FROM_MB_PORT, 1);
 		return NULL;
 	}
 	if (conf->type == 1 && p->k.saddr != conf->src_ip) {
@@ -540,11 +533,11 @@ static struct mblb_flow *mblb_new_flow(struct mb_entry *mb,
 		return NULL;
 	}
 	cb = &conf->be[idx];
-	if (!mblb_conf_be_mac(cb, mac, &be_port)) {
+	if (!mblb_conf_be_mac(cb, mac)) {
 		mb_lb_count(mb, MB_LB_MAC_UNKNOWN, 1);
 		return NULL;
 	}
-	f = mblb_flow_create(net, p, cb->be, mac, be_port, mb->mac, &why);
+	f = mblb_flow_create(net, p, cb->be, mac, mb->mac, &why);
 	switch (why) {
 	case MBLB_CREATED:
 		mb_lb_count(mb, MB_LB_NEW_FLOWS, 1);
@@ -590,6 +583,14 @@ static unsigned int mblb_rx(struct mb_entry *mb, struct sk_buff *skb,
 		mb_lb_count(mb, MB_LB_UNHANDLED, 1);
 		return NF_ACCEPT;
 	}
+	/*
+	 * From the middlebox's own port: a frame it wrote in someone else's
+	 * name. It neither opens a flow nor joins one (docs/SECURITY.md, A2).
+	 */
+	if (skb->dev->ifindex == READ_ONCE(mb->lb_port)) {
+		mb_lb_count(mb, MB_LB_FROM_MB_PORT, 1);
+		return NF_ACCEPT;
+	}
 	/* established flows first: they keep their backend whatever changed */
 	f = mblb_lookup_fwd(state->net, &p.k);
 	if (f && mblb_syn(&p) && mblb_ending(f)) {
@@ -598,7 +599,7 @@ static unsigned int mblb_rx(struct mb_entry *mb, struct sk_buff *skb,
 		f = NULL;
 	}
 	if (!f) {
-		f = mblb_new_flow(mb, conf, state->net, skb, &p);
+		f = mblb_new_flow(mb, conf, state->net, &p);
 		if (!f)
 			return NF_ACCEPT;
 	}
@@ -634,8 +635,9 @@ static void mblb_learn_arp(const struct net *net, const struct sk_buff *skb)
 	/* the sender's hardware address must be the frame's own */
 	if (!ether_addr_equal(a->sha, eth_hdr(skb)->h_source))
 		return;
-	mbstate_lb_learn(net, a->sip, a->sha, true, skb->dev->ifindex,
-			 mbhook_frame_vlan(skb->dev, skb));
+	if (mbstate_lb_learning(net, true))
+		mbstate_lb_learn(net, a->sip, a->sha, true, skb->dev->ifindex,
+				 mbhook_frame_vlan(skb->dev, skb));
 }
 
 /*
@@ -655,11 +657,15 @@ static unsigned int mblb_pre(void *priv, struct sk_buff *skb,
 	int r;
 
 	/*
-	 * Where the middleboxes are: the port their frames come from, in
-	 * their VLAN, as mbhook tells frames for them apart (mblb_new_flow).
+	 * Where the middleboxes are: the port their first frame came from
+	 * (the answer to the host's probe at R L, as a rule), in their VLAN
+	 * as mbhook tells frames for them apart. It stays until that port
+	 * goes or leaves its bridge (mbstate's netdev notifier): a frame with
+	 * the middlebox's MAC from another port (its second NIC, a
+	 * colluding VM) does not move it (mblb_rx()).
 	 */
 	mb = mbstate_lookup_rcu(state->net, eth->h_source);
-	if (mb && READ_ONCE(mb->lb_port) != skb->dev->ifindex &&
+	if (mb && !READ_ONCE(mb->lb_port) &&
 	    mbhook_frame_in_mb_vlan(mb, skb->dev, skb, &unbound))
 		WRITE_ONCE(mb->lb_port, skb->dev->ifindex);
 	if (skb->protocol == htons(ETH_P_ARP)) {
@@ -669,7 +675,7 @@ static unsigned int mblb_pre(void *priv, struct sk_buff *skb,
 	r = mblb_parse(skb, &p, false);
 	if (r == MBLB_NOT_IP)
 		return NF_ACCEPT;
-	if (p.k.saddr)
+	if (p.k.saddr && mbstate_lb_learning(state->net, false))
 		mbstate_lb_learn(state->net, p.k.saddr, eth->h_source, false,
 				 skb->dev->ifindex,
 				 mbhook_frame_vlan(skb->dev, skb));
@@ -686,6 +692,31 @@ static unsigned int mblb_pre(void *priv, struct sk_buff *skb,
 	}
 	mblb_forward(skb, f, &p);
 	return NF_ACCEPT;
+}
+
+/*
+ * Whether @skb, a reply of @f's backend by its addresses, is the backend's:
+ * from the flow's backend MAC and, once mbstate bound that MAC to a bridge
+ * port (the answer to its ARP probe, as a rule; mbstate_lb_learn()), from
+ * that port (skb_iif: the port's ifindex while the bridge forwards it).
+ * The binding is read now, not when the flow began: a static MAC is bound
+ * by the backend's first frame, which may be its first reply. A learned
+ * MAC other than the flow's (the backend moved, or someone else claimed
+ * its address first) leaves only the MAC to check.
+ */
+static bool mblb_from_backend(const struct mblb_flow *f,
+			      const struct sk_buff *skb)
+{
+	u64 mac = ether_addr_to_u64(f->be_mac) | MBLB_MAC_VALID;
+	int port;
+
+	if (!ether_addr_equal(eth_hdr(skb)->h_source, f->be_mac))
+		return false;
+	/* learned is set after where: acquire pairs with that */
+	if ((u64)atomic64_read_acquire(&f->be->learned) != mac)
+		return true;
+	port = mblb_where_port((u64)atomic64_read(&f->be->where));
+	return !port || skb->skb_iif == port;
 }
 
 /*
@@ -708,8 +739,7 @@ static unsigned int mblb_post(void *priv, struct sk_buff *skb,
 	    mblb_parse(skb, &p, true) != MBLB_OK)
 		return NF_ACCEPT;
 	f = mblb_lookup_rev(state->net, &p.k);
-	if (!f || !ether_addr_equal(eth_hdr(skb)->h_source, f->be_mac) ||
-	    (f->be_port && skb->skb_iif != f->be_port))
+	if (!f || !mblb_from_backend(f, skb))
 		return NF_ACCEPT;
 	if (!mblb_rewrite(skb, &p, false, f->key.daddr, f->mb_mac))
 		return NF_ACCEPT;

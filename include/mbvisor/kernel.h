@@ -29,7 +29,15 @@
  * (mbstate_lb_backend_put(), which takes mbstate_mutex on the last one).
  * While its middlebox exists and it is configured or has flows, a backend is
  * attached: on mb->lb_backends and in the namespace's learning index; its
- * learned MAC (atomic64) is written on the packet path.
+ * learned MAC and the port it is bound to (atomic64 each, where first) are
+ * written on the packet path, and cleared under mbstate_mutex when that
+ * port goes (a netdev notifier, under RTNL: RTNL, then mbstate_mutex).
+ * mb->lb_port, the middlebox's own port, is set once by mblb_pre and
+ * cleared the same way.
+ *
+ * mblb: mblb_scan_mutex (a collector pass, a namespace's exit, the
+ * module's) is taken before mbstate_mutex, which is taken before
+ * mblb_hook_mutex (mblb_net_use/unuse), never the other way round.
  */
 #ifndef _MBVISOR_KERNEL_H
 #define _MBVISOR_KERNEL_H
@@ -123,7 +131,8 @@ struct mblb_be_pcpu {
  * mblb_backend.where: the bridge port (ifindex, bits 0-31) and VLAN (bits
  * 32-43, 0 untagged) its MAC was first learned on, and this bit once bound.
  * From then on only frames that enter on that port and VLAN may change the
- * learned MAC (docs/SECURITY.md, A3).
+ * learned MAC, and mblb rewrites replies only from that port (A2, A3 in
+ * docs/SECURITY.md), until the port goes or leaves its bridge.
  */
 #define MBLB_WHERE_VALID	BIT_ULL(48)
 
@@ -159,6 +168,7 @@ struct mblb_backend {
 	u8 mb_mac[ETH_ALEN];		/* its middlebox: never its MAC */
 	atomic64_t learned;		/* MAC seen at the bridge */
 	atomic64_t where;		/* MBLB_WHERE_*: where it was seen */
+	u16 vlan;			/* its middlebox's VLAN, 0 if none */
 	atomic_t flows;			/* flows of mblb using it */
 	unsigned long flags;		/* MBLB_BE_F_* */
 	struct mb_entry *mb;		/* while attached; mutex */
@@ -190,17 +200,11 @@ struct mblb_conf {
 	struct mblb_conf_be be[];
 };
 
-/*
- * The MAC to send a new flow of @cb to, false while it is not known, and in
- * *@port the bridge port its replies must come from (0: any port, for a
- * static MAC).
- */
-static inline bool mblb_conf_be_mac(const struct mblb_conf_be *cb, u8 *mac,
-				    int *port)
+/* The MAC to send a new flow of @cb to, false while it is not known. */
+static inline bool mblb_conf_be_mac(const struct mblb_conf_be *cb, u8 *mac)
 {
 	u64 v;
 
-	*port = 0;
 	if (cb->has_mac) {
 		ether_addr_copy(mac, cb->mac);
 		return true;
@@ -209,7 +213,6 @@ static inline bool mblb_conf_be_mac(const struct mblb_conf_be *cb, u8 *mac,
 	if (!(v & MBLB_MAC_VALID))
 		return false;
 	u64_to_ether_addr(v, mac);
-	*port = mblb_where_port((u64)atomic64_read(&cb->be->where));
 	return true;
 }
 
@@ -297,6 +300,7 @@ void mbstate_lb_backend_put(struct mblb_backend *be);
  */
 void mbstate_lb_learn(const struct net *net, __be32 ip, const u8 *mac,
 		      bool update, int port, u16 vlan);
+bool mbstate_lb_learning(const struct net *net, bool update);
 
 /* One flow, as mblb reports it to mbstate for MBSTATE_CMD_GET_FLOW. */
 struct mb_lb_flow_info {
