@@ -50,7 +50,7 @@ COMMON_SHM := common/shmproto.c
 PROGS := bin/mbadm bin/mbhostd bin/mbctl
 UNIT_TESTS := bin/test_cmd bin/test_classifier bin/test_shmproto bin/test_maglev
 
-.PHONY: all modules modules-running tools clean check unit vm-check demo deps help lint test-kmods \
+.PHONY: all modules modules-running tools clean check unit vm-check demo deps help lint \
 	install install-modules install-tools install-host install-guest uninstall dkms-source deb \
 	unit-asan fuzz fuzz-build vm-check-shm vm-check-faults vm-check-nested qemu-check \
 	host-check test-fast e2e-ivshmem known-failing bench
@@ -120,10 +120,6 @@ bin/test_shmproto: tests/unit/test_shmproto.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS
 
 bin/fakeguest: tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD) $(HDRS) | bin
 	$(CC) $(CFLAGS) -pthread -o $@ tests/host/fakeguest.c $(COMMON_SHM) $(COMMON_CMD)
-
-# Test-only kernel modules of tests/vm (tests/vm/kmod/Kbuild): never installed.
-test-kmods:
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/vm/kmod modules
 
 bin/swapper: tests/vm/swapper.c $(COMMON_CMD) $(COMMON_NL) $(HDRS) | bin
 	$(CC) $(CFLAGS) $(MNL_CFLAGS) -o $@ tests/vm/swapper.c $(COMMON_CMD) $(COMMON_NL) $(MNL_LIBS)
@@ -204,7 +200,7 @@ NESTED_TESTS := tests/vm/t90-middlebox-vm.sh
 VM_TESTS ?= tests/vm/selftest.sh $(filter-out $(NESTED_TESTS),$(sort $(wildcard tests/vm/t[0-9]*.sh)))
 
 # t80-deploy builds the modules with DKMS inside the guest: minutes under TCG
-vm-check: all deb bin/fakeguest bin/swapper test-kmods
+vm-check: all deb bin/fakeguest bin/swapper
 	MBVISOR_TEST_TIMEOUT=$${MBVISOR_TEST_TIMEOUT:-1500} tests/vm/run $(VM_TESTS)
 
 # MBVISOR_MBVM_BOOT_TIMEOUT: seconds the middlebox VM may take to boot
@@ -351,5 +347,4 @@ bench:
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/tests/vm/kmod clean || true
 	rm -rf bin build dist
