@@ -1862,7 +1862,6 @@ static int open_shm(struct vm *vm)
 
 static int start_vm(struct vm *vm)
 {
-	const struct mbshm_header *H;
 	char err[MB_ERR_LEN];
 	bool fresh, reloaded = false;
 	char lock[PATH_MAX + 8];
@@ -1921,14 +1920,11 @@ static int start_vm(struct vm *vm)
 		vm->unpub = xcalloc(BATCH + 2, sizeof(*vm->unpub));
 	if (!vm->stats)
 		vm->stats = xcalloc(vm->nmacs, sizeof(*vm->stats));
-	H = vm->base;
 	loaded = state_load(vm);
 	fresh = loaded <= 0;
 
-	if (!fresh && (__atomic_load_n(&H->magic, __ATOMIC_ACQUIRE) !=
-		       MBSHM_MAGIC ||
-		       __atomic_load_n(&H->epoch, __ATOMIC_RELAXED) !=
-		       vm->epoch)) {
+	if (!fresh && (!mbshm_host_formatted(vm->base) ||
+		       mbshm_host_epoch(vm->base) != vm->epoch)) {
 		/* Our state is whole but the memory is not the one we served
 		 * (re-created, or scribbled over): resume where the guest is;
 		 * the saved answers belong to the old memory. */
@@ -1945,7 +1941,7 @@ static int start_vm(struct vm *vm)
 		if (getrandom(&vm->epoch, sizeof(vm->epoch), 0) !=
 		    sizeof(vm->epoch))
 			vm->epoch = (__u64)time(NULL) ^ ((__u64)getpid() << 32);
-		if (__atomic_load_n(&H->magic, __ATOMIC_ACQUIRE) == MBSHM_MAGIC) {
+		if (mbshm_host_formatted(vm->base)) {
 			vm->next = mbshm_host_prod(vm->base);
 		} else {
 			vm->next = 0;
@@ -2312,7 +2308,8 @@ static void unwatch_server(struct vm *vm)
  * the SIGBUS handler jumps back when the faulting address is inside a VM's
  * mapping, and that VM's channel is stopped by shm_lost(), which does not
  * touch the mapping again. A SIGBUS anywhere else, or in a thread that did
- * not arm the guard (the monitor never does), kills mbhostd as before.
+ * not arm the guard (the monitor never does), kills mbhostd as before. A
+ * SIGBUS that is no fault (si_code <= 0: kill(), sigqueue()) is ignored.
  *
  * The handler is installed with SA_NODEFER, so that jumping out of it
  * leaves SIGBUS unblocked without sigsetjmp() saving the signal mask (a
@@ -2334,6 +2331,10 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uctx)
 	size_t i;
 
 	(void)uctx;
+	/* Only a fault (BUS_ADRERR, ...): a SIGBUS sent with kill() or
+	 * sigqueue() (si_code <= 0) is ignored, the guard stays. */
+	if (si->si_code <= 0)
+		return;
 	for (i = 0; shm_jmp && i < nvms; i++) {
 		const char *b = vms[i]->base;
 
