@@ -252,9 +252,8 @@ static struct {
 	gid_t socket_gid;		/* (gid_t)-1: our own group */
 	const char *socket_group;
 	/* QEMU's user: may own the shm files, may connect to the sockets */
-	const char *qemu_user;		/* NULL: root only */
+	char *qemu_user;		/* NULL: root only */
 	uid_t qemu_uid;
-	gid_t qemu_gid;
 	unsigned int doorbell_rate;	/* wakeups per VM per second */
 } opt = {
 	.state_dir = DEFAULT_STATE_DIR,
@@ -1704,7 +1703,9 @@ static void reconcile_vm(struct vm *vm)
  *    root or to us, and be writable by no one else unless it is sticky;
  *  - the file is opened with O_NOFOLLOW, and must be a regular file owned
  *    by root (us) or by QEMU's user (--qemu-user), writable by no other
- *    user: not by others, by its group only if that is root's or QEMU's;
+ *    user: not by others, by its group only if that is root's (gid 0):
+ *    QEMU's user's group (kvm for libvirt-qemu on Debian) may have
+ *    ordinary users in it;
  *  - a file mbhostd creates itself (doorbell, --size) is created with
  *    O_CREAT | O_EXCL, mode 0600; one that exists already is taken only if
  *    it is ours (root's): it is the one an earlier run created, and QEMU
@@ -1738,8 +1739,6 @@ static int check_shm_file(struct vm *vm, const struct stat *st)
 {
 	bool ours = st->st_uid == 0 || st->st_uid == geteuid();
 	bool qemus = opt.qemu_user && st->st_uid == opt.qemu_uid;
-	bool group_ok = st->st_gid == 0 ||
-			(opt.qemu_user && st->st_gid == opt.qemu_gid);
 	const char *why = NULL;
 
 	if (!S_ISREG(st->st_mode))
@@ -1752,8 +1751,8 @@ static int check_shm_file(struct vm *vm, const struct stat *st)
 		      "it does not belong to root (QEMU's user: --qemu-user)";
 	else if (st->st_mode & S_IWOTH)
 		why = "it is writable by others";
-	else if ((st->st_mode & S_IWGRP) && !group_ok)
-		why = "it is writable by a group that is neither root's nor QEMU's user's";
+	else if ((st->st_mode & S_IWGRP) && st->st_gid != 0)
+		why = "it is writable by its group, which is not root's (gid 0)";
 	if (!why)
 		return 0;
 	logmsg(LOG_ERR,
@@ -1903,18 +1902,23 @@ static int start_vm(struct vm *vm)
 	vm->host_status = MBSHM_HS_OK;
 	ret = open_shm(vm);
 	if (ret) {
-		if (vm->shm_fd >= 0)
-			close(vm->shm_fd);
-		vm->shm_fd = -1;
-		/* A refused file of QEMU's: wait for another one. */
+		/* A refused file of QEMU's: wait for another one. The one
+		 * refused is the one open_shm() checked (shm_dev, shm_ino)
+		 * if it opened it; a symbolic link, or a file in a refused
+		 * directory, by its name. */
 		if (ret == -2 && !vm->create_size) {
-			if (!lstat(vm->shm_path, &st)) {
+			if (vm->shm_fd >= 0) {
+				vm->failed_dev = vm->shm_dev;
+				vm->failed_ino = vm->shm_ino;
+			} else if (!lstat(vm->shm_path, &st)) {
 				vm->failed_dev = st.st_dev;
 				vm->failed_ino = st.st_ino;
 			}
-			return 1;
 		}
-		return -1;
+		if (vm->shm_fd >= 0)
+			close(vm->shm_fd);
+		vm->shm_fd = -1;
+		return ret == -2 && !vm->create_size ? 1 : -1;
 	}
 	if (!vm->unpub)
 		vm->unpub = xcalloc(BATCH + 2, sizeof(*vm->unpub));
@@ -2012,7 +2016,7 @@ static int start_vm(struct vm *vm)
 		if (ivserver_open(&vm->srv, vm->sock_path, vm->shm_fd,
 				  vm->vectors, opt.socket_mode, opt.socket_gid,
 				  opt.qemu_user ? opt.qemu_uid :
-				  IVSERVER_ANY_UID, err, sizeof(err))) {
+				  IVSERVER_ROOT_ONLY, err, sizeof(err))) {
 			logmsg(LOG_ERR, "vm %s: %s", vm->name, err);
 			return -1;
 		}
@@ -2803,7 +2807,7 @@ static void usage(FILE *f)
 		"  --qemu-user <user>  the user QEMU runs as: besides root, the only owner of\n"
 		"                      a VM's shared memory that is served and the only peer\n"
 		"                      on a doorbell socket (default %s if that user\n"
-		"                      exists, else root only; `root': root only)\n"
+		"                      exists, else root only; `root' or `': root only)\n"
 		"  --doorbell-rate <n> doorbell wakeups per second per VM; past it, the VM's\n"
 		"                      doorbell is ignored until the next second (default %u)\n"
 		"  --connect <uri>     libvirt connection for --domain\n"
@@ -2880,15 +2884,20 @@ static gid_t parse_group(const char *s)
 }
 
 /*
- * QEMU's user, a name or a number; root (or 0) means root only. @implicit:
- * the default, which may be missing.
+ * QEMU's user, a name or a number; root (or 0) or "" means root only.
+ * @implicit: the default, which may be missing. The last one given counts.
  */
 static void set_qemu_user(const char *s, bool implicit)
 {
-	struct passwd *pw = getpwnam(s);
+	struct passwd *pw;
 	unsigned long v;
 	char *end;
 
+	free(opt.qemu_user);
+	opt.qemu_user = NULL;
+	if (!*s)
+		return;
+	pw = getpwnam(s);
 	if (!pw && !implicit) {
 		errno = 0;
 		v = strtoul(s, &end, 10);
@@ -2900,13 +2909,10 @@ static void set_qemu_user(const char *s, bool implicit)
 			return;
 		die_usage("--qemu-user: no user `%s'", s);
 	}
-	if (!pw->pw_uid) {
-		opt.qemu_user = NULL;
+	if (!pw->pw_uid)
 		return;
-	}
 	opt.qemu_user = strdup(pw->pw_name);
 	opt.qemu_uid = pw->pw_uid;
-	opt.qemu_gid = pw->pw_gid;
 	if (!opt.qemu_user) {
 		logmsg(LOG_ERR, "out of memory");
 		exit(1);
