@@ -63,7 +63,7 @@
 #define LOG_WINDOW_LINES	20
 #define MAX_VMS			256
 #define DEFAULT_QEMU_USER	"libvirt-qemu"	/* Debian's, if it exists */
-#define RECONCILE_MAX_MS	30000	/* restore retries back off to it */
+#define RECONCILE_MAX_MS	5000	/* restore retries back off to it */
 
 enum { EXIT_USAGE = 2 };
 
@@ -149,10 +149,13 @@ struct ms_lb {
 	struct mb_lb_backend be[MBSTATE_LB_MAX_BACKENDS];
 };
 
-/* What a restore still has to do after the services are back. */
+/* What a restore still has to do after the services are back. Saved in
+ * the state file ("fixup <MAC> <bits>"): a restore half done when mbhostd
+ * or the VM restarts is finished then, not forgotten. */
 #define FIX_RULES	(1U << 0)	/* the rules, after R F */
 #define FIX_LB_GONE	(1U << 1)	/* D <MAC> L gone, after R L */
 #define FIX_SWITCH	(1U << 2)	/* the enabled switch */
+#define FIX_ALL		(FIX_RULES | FIX_LB_GONE | FIX_SWITCH)
 
 /* What a VM asked for, per MAC it owns: what a restore puts back. */
 struct mac_state {
@@ -237,6 +240,7 @@ struct vm {
 	uint64_t log_window;
 	unsigned int log_lines, log_suppressed;
 
+	bool loaded;			/* macs hold the VM's state (start_vm) */
 	bool reconcile;			/* compare the registry with macs */
 	uint64_t reconcile_at;		/* not before (retries) */
 	unsigned int reconcile_fails;	/* in a row: the retry backs off */
@@ -556,6 +560,7 @@ static void ms_apply(struct mac_state *m, const struct mb_cmd *cmd)
 		}
 		m->services |= cmd->service;
 		if (cmd->service & MBSTATE_SVC_L) {
+			m->fixup &= ~FIX_LB_GONE;
 			memset(&m->lb, 0, sizeof(m->lb));
 			m->lb.type = cmd->lb.type;
 			m->lb.src_ip = cmd->lb.src_ip;
@@ -564,6 +569,7 @@ static void ms_apply(struct mac_state *m, const struct mb_cmd *cmd)
 		break;
 	case MB_OP_ADD_BACKEND:
 		ms_lb_add(&m->lb, &cmd->backend);
+		m->fixup &= ~FIX_LB_GONE;	/* it has a backend again */
 		break;
 	case MB_OP_DEL_BACKEND:
 		ms_lb_del(&m->lb, cmd->backend.ip);
@@ -654,7 +660,6 @@ static void ms_write_cmds(FILE *f, const char *prefix,
 static int ms_restore_lb(struct mac_state *m, char *err, size_t errlen)
 {
 	struct mb_cmd c;
-	int ret;
 
 	if (!ms_lb_reg(m, &c)) {
 		/* Only an adopted registration can be like this. */
@@ -662,11 +667,8 @@ static int ms_restore_lb(struct mac_state *m, char *err, size_t errlen)
 			 "its load balancer has no backend to register with");
 		return -EINVAL;
 	}
-	ret = mbnl_lb_replace(nl, &c, m->lb.n ? m->lb.be + 1 : NULL,
-			      m->lb.n ? m->lb.n - 1 : 0, err, errlen);
-	if (!ret && !m->lb.n)
-		m->fixup |= FIX_LB_GONE;
-	return ret;
+	return mbnl_lb_replace(nl, &c, m->lb.n ? m->lb.be + 1 : NULL,
+			       m->lb.n ? m->lb.n - 1 : 0, err, errlen);
 }
 
 /* The rules after R F: the registry has none. One request, all or none,
@@ -685,17 +687,22 @@ static int ms_restore_rules(struct mac_state *m, char *err, size_t errlen)
 			      errlen);
 }
 
+static int state_save(struct vm *vm);
+
 /*
  * Puts back what the registry lost of @m: a service it no longer has (the
  * registry was reloaded, an offload module was unloaded), with the rules,
  * the load balancer's backends and the enabled switch. Differences that
  * are not losses are left alone. Each service is restored on its own: one
  * that cannot be (its module is not loaded) does not hold the other back.
- * What is left to do is in m->fixup and the next call finishes it.
+ * What is left to do is in m->fixup and the next call finishes it; it is
+ * saved (state_save()) before the services are registered again, so that
+ * a restart in between finishes it too.
  */
 static int ms_restore(struct vm *vm, struct mac_state *m)
 {
 	char err[MB_ERR_LEN + 8] = "", why[MB_ERR_LEN], mac[18];
+	unsigned int fixup;
 	__u32 have, lost;
 	struct mbnl_mb mb;
 	struct mb_cmd c;
@@ -711,6 +718,20 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 	if (!lost && !m->fixup)
 		return 0;
 
+	/* What follows a registration, known and saved before it. */
+	fixup = m->fixup;
+	if (lost & MBSTATE_SVC_F)
+		fixup |= FIX_SWITCH | (m->nrules ? FIX_RULES : 0);
+	if (lost & MBSTATE_SVC_L)
+		fixup |= FIX_SWITCH | (m->lb.n ? 0 : FIX_LB_GONE);
+	if (fixup != m->fixup) {
+		m->fixup = fixup;
+		if (state_save(vm))
+			vm_log(vm, LOG_ERR,
+			       "cannot write %s: %s (a restart before the restore is done leaves it undone)",
+			       vm->state_path, strerror(errno));
+	}
+
 	if (lost & MBSTATE_SVC_F) {
 		memset(&c, 0, sizeof(c));
 		c.op = MB_OP_REGISTER;
@@ -721,7 +742,6 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 		ret = mbnl_exec(nl, &c, why, sizeof(why));
 		if (!ret) {
 			have |= MBSTATE_SVC_F;
-			m->fixup |= FIX_SWITCH | (m->nrules ? FIX_RULES : 0);
 		} else if (!first) {
 			first = ret;
 			snprintf(err, sizeof(err), "R F: %s", why);
@@ -731,7 +751,6 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 		ret = ms_restore_lb(m, why, sizeof(why));
 		if (!ret) {
 			have |= MBSTATE_SVC_L;
-			m->fixup |= FIX_SWITCH;
 		} else if (!first) {
 			first = ret;
 			snprintf(err, sizeof(err), "R L: %s", why);
@@ -746,6 +765,11 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 			snprintf(err, sizeof(err), "rules: %s", why);
 		}
 	}
+	/* Only while the load balancer still has no backend: after an
+	 * A <MAC> L, D <MAC> L of the gone one would be refused forever. */
+	if ((m->fixup & FIX_LB_GONE) &&
+	    (!(m->services & MBSTATE_SVC_L) || m->lb.n || !m->lb.gone))
+		m->fixup &= ~FIX_LB_GONE;
 	if ((m->fixup & FIX_LB_GONE) && (have & MBSTATE_SVC_L)) {
 		memset(&c, 0, sizeof(c));
 		c.op = MB_OP_DEL_BACKEND;
@@ -850,6 +874,15 @@ static int state_save(struct vm *vm)
 	}
 	for (i = 0; i < vm->nmacs; i++)
 		ms_write_cmds(f, "cmd ", &vm->macs[i]);
+	/* After the commands: replaying them clears the flags. */
+	for (i = 0; i < vm->nmacs; i++) {
+		const struct mac_state *m = &vm->macs[i];
+		char mac[18];
+
+		if (m->services && m->fixup)
+			fprintf(f, "fixup %s %x\n", mac_str(m->mac, mac),
+				m->fixup);
+	}
 	fprintf(f, "end\n");
 	if (fclose(f))
 		goto out;
@@ -1066,6 +1099,18 @@ static int state_load(struct vm *vm)
 				continue;
 			}
 			ms_apply(m, &cmd);
+		} else if (!strcmp(line, "fixup") && arg) {
+			char *bits = strchr(arg, ' ');
+			__u8 mac[MB_ETH_ALEN];
+
+			if (bits)
+				*bits++ = '\0';
+			bad = !bits || mb_parse_mac(arg, mac) ||
+			      sscanf(bits, "%llx", &ull) != 1 ||
+			      (ull & ~(unsigned long long)FIX_ALL);
+			m = bad ? NULL : vm_mac(vm, mac);
+			if (m)
+				m->fixup = m->services ? (unsigned int)ull : 0;
 		} else if (!strcmp(line, "end")) {
 			end = true;
 		} else {
@@ -1357,7 +1402,10 @@ static void apply(struct vm *vm, const struct mb_cmd *cmd,
 	vm->pending = true;
 	vm->pending_seq = vm->next;
 	strcpy(vm->pending_text, text);
-	vm->family = mbnl_family_id(nl);
+	/* Not while a restore is under way: a restart would take the
+	 * registry for restored and judge the pending command by it. */
+	if (!vm->reconcile)
+		vm->family = mbnl_family_id(nl);
 	if (commit(vm)) {
 		vm->pending = false;
 		answer(vm, MBSHM_ST_INTERNAL, EIO,
@@ -1653,43 +1701,62 @@ static void resolve_pending(struct vm *vm)
 	apply(vm, &cmd, m);
 }
 
-/* Milliseconds before the next restore after @fails failures in a row. */
+/* Milliseconds before the next restore after @fails failures in a row:
+ * 1 s, 2 s, 4 s, then RECONCILE_MAX_MS. */
 static uint64_t reconcile_delay(unsigned int fails)
 {
-	if (fails >= 5)
-		return RECONCILE_MAX_MS;
-	return 1000ULL << fails;
+	uint64_t ms = 1000ULL << (fails < 5 ? fails : 5);
+
+	return ms < RECONCILE_MAX_MS ? ms : RECONCILE_MAX_MS;
 }
 
 static void reconcile_vm(struct vm *vm)
 {
 	char err[MB_ERR_LEN];
 	size_t i;
-	bool ok = true;
+	bool ok = true, dirty = false;
 
-	if (!vm->reconcile || now_ms() < vm->reconcile_at)
+	/* Not before start_vm() loaded its state: macs would be empty. A VM
+	 * whose memory is gone (stop_vm(), shm_lost()) keeps its state and
+	 * is restored all the same. */
+	if (!vm->loaded || !vm->reconcile || now_ms() < vm->reconcile_at)
 		return;
 	/* Retried while it fails (a module not loaded yet) after 1, 2, 4,
-	 * ... RECONCILE_MAX_MS: a restore that cannot succeed (the module is
-	 * not coming back) costs a message now and then, not a loop. The
-	 * registry coming back ('U' from the monitor) starts again at 1 s. */
+	 * then every RECONCILE_MAX_MS (5 s): a restore that cannot succeed
+	 * (the module is not coming back) costs a message now and then, not
+	 * a loop, and a module loaded again gets its state back within 5 s.
+	 * The registry coming back ('U' from the monitor) starts again at
+	 * 1 s. */
 	vm->reconcile_at = now_ms() + reconcile_delay(vm->reconcile_fails);
 	if (vm->reconcile_fails < 31)
 		vm->reconcile_fails++;
 	if (!nl_get(err, sizeof(err)))
 		return;
-	for (i = 0; i < vm->nmacs; i++)
+	for (i = 0; i < vm->nmacs; i++) {
+		unsigned int fixup = vm->macs[i].fixup;
+
 		if (ms_restore(vm, &vm->macs[i]))
 			ok = false;
+		if (vm->macs[i].fixup != fixup)
+			dirty = true;
+	}
 	if (ok) {
 		vm->reconcile_at = 0;
 		vm->reconcile_fails = 0;
 		vm->reconcile = false;
 		if (vm->family != mbnl_family_id(nl)) {
 			vm->family = mbnl_family_id(nl);
-			commit(vm);
+			dirty = true;
 		}
 	}
+	if (!dirty)
+		return;
+	/* A VM whose memory is gone has only its state file. */
+	if (vm->base)
+		commit(vm);
+	else if (state_save(vm))
+		vm_log(vm, LOG_ERR, "cannot write %s: %s", vm->state_path,
+		       strerror(errno));
 }
 
 /*
@@ -1897,6 +1964,7 @@ static int start_vm(struct vm *vm)
 	 * without one), also when its memory comes back. */
 	for (i = 0; i < vm->nmacs; i++)
 		ms_clear(&vm->macs[i]);
+	vm->loaded = false;
 	vm->pending = false;
 	vm->nunpub = 0;
 	vm->host_status = MBSHM_HS_OK;
@@ -1984,6 +2052,7 @@ static int start_vm(struct vm *vm)
 					   vm->unpub[i].len);
 	}
 	publish_header(vm);
+	vm->loaded = true;
 
 	if (nl_get(err, sizeof(err))) {
 		reloaded = vm->family && vm->family != mbnl_family_id(nl);
@@ -1993,6 +2062,7 @@ static int start_vm(struct vm *vm)
 			       vm->name);
 			vm->reconcile = true;
 			vm->reconcile_at = 0;
+			vm->reconcile_fails = 0;
 			reconcile_vm(vm);
 		}
 	} else {
@@ -2001,8 +2071,11 @@ static int start_vm(struct vm *vm)
 	resolve_pending(vm);
 	vm->reconcile = true;
 	vm->reconcile_at = 0;
+	vm->reconcile_fails = 0;
 	reconcile_vm(vm);
-	if (nl)
+	/* The family the state is in the registry of: not while a restore
+	 * is not done (the next start restores first, see above). */
+	if (nl && !vm->reconcile)
 		vm->family = mbnl_family_id(nl);
 	if (state_save(vm)) {
 		logmsg(LOG_ERR, "vm %s: cannot write %s: %s", vm->name,
@@ -2758,9 +2831,12 @@ static int run(void)
 		r.now = now_ms();
 		r.more = false;
 		r.timeout = 1000;
-		for (v = 0; v < nvms; v++)
+		for (v = 0; v < nvms; v++) {
 			if (vms[v]->base)
 				shm_guarded(vms[v], round_fn, &r);
+			else
+				reconcile_vm(vms[v]);	/* its state file */
+		}
 		timeout = r.more ? 0 : r.timeout;
 	}
 
