@@ -1681,6 +1681,8 @@ static void resolve_pending(struct vm *vm)
 	}
 	if (pending_applied(vm, &cmd, m)) {
 		ms_apply(m, &cmd);
+		/* Kept (and restored) only as far as allowed now. */
+		ms_allowed_now(vm, m);
 		snprintf(msg, sizeof(msg),
 			 "ok: %s (applied before mbhostd restarted)",
 			 vm->pending_text);
