@@ -2733,7 +2733,7 @@ static int run(void)
 	struct round r;
 	int sfd, tfd, n, i, timeout;
 	bool stop = false;
-	size_t v;
+	size_t v, unserved = 0;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -2762,12 +2762,28 @@ static int run(void)
 	sigbus_init();
 	for (v = 0; v < nvms; v++) {
 		struct vm *vm = vms[v];
+		struct stat st;
 		int ret = -1;
 
 		if (!shm_guarded(vm, start_fn, &ret))
 			continue;	/* shrank already: logged */
-		if (ret < 0)
-			return 1;
+		/* One VM that cannot be served (a file planted where mbhostd
+		 * creates its memory, ...) does not keep the others from
+		 * being served; mbhostd fails only if none can be. */
+		if (ret < 0) {
+			if (++unserved == nvms)
+				return 1;
+			logmsg(LOG_ERR,
+			       "vm %s: not served (the other VMs are); %s",
+			       vm->name, vm->create_size ?
+			       "restart mbhostd to try again" :
+			       "tried again when its file is replaced");
+			if (!vm->create_size && !lstat(vm->shm_path, &st)) {
+				vm->failed_dev = st.st_dev;
+				vm->failed_ino = st.st_ino;
+			}
+			continue;
+		}
 		if (ret > 0)
 			continue;	/* waiting: check_shm() retries */
 		if (vm->has_server) {

@@ -617,6 +617,16 @@ expect 1 "it is a symbolic link" timeout 10 "$bin/mbhostd" --state-dir "$tmp/sta
 expect 1 "mbhostd creates this file, and it belongs to another user" timeout 10 \
 	"$bin/mbhostd" --state-dir "$tmp/state" --vm dbplant --shm "$P6" --mac $MAC1 \
 	--socket "$tmp/dbplant.sock"
+# With another VM, the refused one is not served and the other one is.
+P7=$(shm dbgood)
+start_hostd "$tmp/dbplant.log" --vm dbplant --shm "$P6" --mac $MAC1 \
+	--socket "$tmp/dbplant.sock" --vm dbgood --shm "$P7" --mac $MAC2 \
+	--socket "$tmp/dbgood.sock"
+wait_served "$P7" && kill -0 "$hostd" 2>/dev/null &&
+	grep -q "vm dbplant: not served" "$tmp/dbplant.log" &&
+	result ok "a planted file stops its VM only; the other VM is served" ||
+	result fail "planted file with another VM: $(tail -n 3 "$tmp/dbplant.log")"
+stop_hostd "$hostd"
 
 echo "# audit A4: a shared memory truncated under mbhostd"
 # The size check of each round, then the SIGBUS guard alone (the check
