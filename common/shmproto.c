@@ -153,6 +153,17 @@ __u32 mbshm_host_prod(const void *base)
 	return __atomic_load_n(&cguest(base)->cmd_prod, __ATOMIC_ACQUIRE);
 }
 
+int mbshm_host_formatted(const void *base)
+{
+	return __atomic_load_n(&chdr(base)->magic, __ATOMIC_ACQUIRE) ==
+	       MBSHM_MAGIC;
+}
+
+__u64 mbshm_host_epoch(const void *base)
+{
+	return __atomic_load_n(&chdr(base)->epoch, __ATOMIC_RELAXED);
+}
+
 void mbshm_set_prod(void *base, __u32 prod)
 {
 	__atomic_store_n(&guest(base)->cmd_prod, prod, __ATOMIC_RELEASE);

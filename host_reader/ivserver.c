@@ -243,6 +243,7 @@ static int make_room(struct ivserver *s, uint16_t *replaced)
 int ivserver_accept(struct ivserver *s, uint16_t *replaced, char *err,
 		    size_t errlen)
 {
+	uint16_t gone = IVSERVER_HOST_ID;
 	struct ivpeer *p = NULL;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -264,9 +265,9 @@ int ivserver_accept(struct ivserver *s, uint16_t *replaced, char *err,
 		close(fd);
 		return -1;
 	}
-	if (cred.uid != 0 && (s->peer_uid == IVSERVER_ANY_UID ||
+	if (cred.uid != 0 && (s->peer_uid == IVSERVER_ROOT_ONLY ||
 			      cred.uid != s->peer_uid)) {
-		if (s->peer_uid == IVSERVER_ANY_UID)
+		if (s->peer_uid == IVSERVER_ROOT_ONLY)
 			snprintf(err, errlen,
 				 "refused a client with uid %u (pid %d): only root may connect (QEMU's user: --qemu-user)",
 				 (unsigned int)cred.uid, (int)cred.pid);
@@ -278,7 +279,7 @@ int ivserver_accept(struct ivserver *s, uint16_t *replaced, char *err,
 		close(fd);
 		return -1;
 	}
-	if (make_room(s, replaced)) {
+	if (make_room(s, &gone)) {
 		snprintf(err, errlen,
 			 "refused a client with uid %u (pid %d): a peer is connected, and a VM has one QEMU",
 			 (unsigned int)cred.uid, (int)cred.pid);
@@ -330,6 +331,7 @@ int ivserver_accept(struct ivserver *s, uint16_t *replaced, char *err,
 		goto fail_send;
 	p->fd = fd;
 	s->npeers++;
+	*replaced = gone;
 
 	/* The others learn of the newcomer; one that cannot is dropped. */
 	for (i = 0; i < IVSERVER_MAX_PEERS; i++) {
@@ -346,6 +348,13 @@ fail_send:
 	snprintf(err, errlen, "client went away during the handshake: %s",
 		 strerror(errno));
 fail:
+	if (gone != IVSERVER_HOST_ID) {
+		size_t n = strlen(err);
+
+		snprintf(err + n, errlen - n,
+			 " (peer %u, which had not read its handshake, was dropped for it)",
+			 gone);
+	}
 	close_evfds(p->evfd, IVSERVER_MAX_VECTORS);
 	p->fd = -1;
 	close(fd);

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IVSERVER_ANY_UID		((uid_t)-1)
+#define IVSERVER_ROOT_ONLY		((uid_t)-1)	/* peer_uid: none */
 
 #define IVSERVER_PROTOCOL_VERSION	0
 #define IVSERVER_MAX_VECTORS		8
@@ -51,7 +51,7 @@ struct ivserver {
  * The socket gets permissions @mode and, unless @gid is (gid_t)-1, group
  * @gid: QEMU connects as the user libvirt runs it as, and connect() needs
  * write permission on the socket. Of those who can connect, only root and
- * @peer_uid (unless IVSERVER_ANY_UID: root only) are served.
+ * @peer_uid (unless IVSERVER_ROOT_ONLY: root only) are served.
  */
 int ivserver_open(struct ivserver *s, const char *path, int shm_fd,
 		  unsigned int vectors, mode_t mode, gid_t gid, uid_t peer_uid,
@@ -63,7 +63,8 @@ void ivserver_close(struct ivserver *s);
  * Returns the new peer's index, -1 on failure or refusal (@err set;
  * nothing kept), -2 if there was nothing to accept. When the new peer took
  * the place of one that had not read its handshake, *@replaced is that
- * peer's ID (else 0, the host's). The caller stops watching a peer's fd
+ * peer's ID (else 0, the host's); a newcomer whose handshake fails
+ * reports it in @err instead. The caller stops watching a peer's fd
  * before ivserver_drop(); one dropped here was closed, which ends epoll's
  * interest in it (the fd is ours alone).
  */

@@ -63,7 +63,7 @@
 #define LOG_WINDOW_LINES	20
 #define MAX_VMS			256
 #define DEFAULT_QEMU_USER	"libvirt-qemu"	/* Debian's, if it exists */
-#define RECONCILE_MAX_MS	30000	/* restore retries back off to it */
+#define RECONCILE_MAX_MS	5000	/* restore retries back off to it */
 
 enum { EXIT_USAGE = 2 };
 
@@ -149,10 +149,13 @@ struct ms_lb {
 	struct mb_lb_backend be[MBSTATE_LB_MAX_BACKENDS];
 };
 
-/* What a restore still has to do after the services are back. */
+/* What a restore still has to do after the services are back. Saved in
+ * the state file ("fixup <MAC> <bits>"): a restore half done when mbhostd
+ * or the VM restarts is finished then, not forgotten. */
 #define FIX_RULES	(1U << 0)	/* the rules, after R F */
 #define FIX_LB_GONE	(1U << 1)	/* D <MAC> L gone, after R L */
 #define FIX_SWITCH	(1U << 2)	/* the enabled switch */
+#define FIX_ALL		(FIX_RULES | FIX_LB_GONE | FIX_SWITCH)
 
 /* What a VM asked for, per MAC it owns: what a restore puts back. */
 struct mac_state {
@@ -237,6 +240,7 @@ struct vm {
 	uint64_t log_window;
 	unsigned int log_lines, log_suppressed;
 
+	bool loaded;			/* macs hold the VM's state (start_vm) */
 	bool reconcile;			/* compare the registry with macs */
 	uint64_t reconcile_at;		/* not before (retries) */
 	unsigned int reconcile_fails;	/* in a row: the retry backs off */
@@ -252,9 +256,8 @@ static struct {
 	gid_t socket_gid;		/* (gid_t)-1: our own group */
 	const char *socket_group;
 	/* QEMU's user: may own the shm files, may connect to the sockets */
-	const char *qemu_user;		/* NULL: root only */
+	char *qemu_user;		/* NULL: root only */
 	uid_t qemu_uid;
-	gid_t qemu_gid;
 	unsigned int doorbell_rate;	/* wakeups per VM per second */
 } opt = {
 	.state_dir = DEFAULT_STATE_DIR,
@@ -557,6 +560,7 @@ static void ms_apply(struct mac_state *m, const struct mb_cmd *cmd)
 		}
 		m->services |= cmd->service;
 		if (cmd->service & MBSTATE_SVC_L) {
+			m->fixup &= ~FIX_LB_GONE;
 			memset(&m->lb, 0, sizeof(m->lb));
 			m->lb.type = cmd->lb.type;
 			m->lb.src_ip = cmd->lb.src_ip;
@@ -565,6 +569,7 @@ static void ms_apply(struct mac_state *m, const struct mb_cmd *cmd)
 		break;
 	case MB_OP_ADD_BACKEND:
 		ms_lb_add(&m->lb, &cmd->backend);
+		m->fixup &= ~FIX_LB_GONE;	/* it has a backend again */
 		break;
 	case MB_OP_DEL_BACKEND:
 		ms_lb_del(&m->lb, cmd->backend.ip);
@@ -655,7 +660,6 @@ static void ms_write_cmds(FILE *f, const char *prefix,
 static int ms_restore_lb(struct mac_state *m, char *err, size_t errlen)
 {
 	struct mb_cmd c;
-	int ret;
 
 	if (!ms_lb_reg(m, &c)) {
 		/* Only an adopted registration can be like this. */
@@ -663,11 +667,8 @@ static int ms_restore_lb(struct mac_state *m, char *err, size_t errlen)
 			 "its load balancer has no backend to register with");
 		return -EINVAL;
 	}
-	ret = mbnl_lb_replace(nl, &c, m->lb.n ? m->lb.be + 1 : NULL,
-			      m->lb.n ? m->lb.n - 1 : 0, err, errlen);
-	if (!ret && !m->lb.n)
-		m->fixup |= FIX_LB_GONE;
-	return ret;
+	return mbnl_lb_replace(nl, &c, m->lb.n ? m->lb.be + 1 : NULL,
+			       m->lb.n ? m->lb.n - 1 : 0, err, errlen);
 }
 
 /* The rules after R F: the registry has none. One request, all or none,
@@ -686,17 +687,22 @@ static int ms_restore_rules(struct mac_state *m, char *err, size_t errlen)
 			      errlen);
 }
 
+static int state_save(struct vm *vm);
+
 /*
  * Puts back what the registry lost of @m: a service it no longer has (the
  * registry was reloaded, an offload module was unloaded), with the rules,
  * the load balancer's backends and the enabled switch. Differences that
  * are not losses are left alone. Each service is restored on its own: one
  * that cannot be (its module is not loaded) does not hold the other back.
- * What is left to do is in m->fixup and the next call finishes it.
+ * What is left to do is in m->fixup and the next call finishes it; it is
+ * saved (state_save()) before the services are registered again, so that
+ * a restart in between finishes it too.
  */
 static int ms_restore(struct vm *vm, struct mac_state *m)
 {
 	char err[MB_ERR_LEN + 8] = "", why[MB_ERR_LEN], mac[18];
+	unsigned int fixup;
 	__u32 have, lost;
 	struct mbnl_mb mb;
 	struct mb_cmd c;
@@ -712,6 +718,20 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 	if (!lost && !m->fixup)
 		return 0;
 
+	/* What follows a registration, known and saved before it. */
+	fixup = m->fixup;
+	if (lost & MBSTATE_SVC_F)
+		fixup |= FIX_SWITCH | (m->nrules ? FIX_RULES : 0);
+	if (lost & MBSTATE_SVC_L)
+		fixup |= FIX_SWITCH | (m->lb.n ? 0 : FIX_LB_GONE);
+	if (fixup != m->fixup) {
+		m->fixup = fixup;
+		if (state_save(vm))
+			vm_log(vm, LOG_ERR,
+			       "cannot write %s: %s (a restart before the restore is done leaves it undone)",
+			       vm->state_path, strerror(errno));
+	}
+
 	if (lost & MBSTATE_SVC_F) {
 		memset(&c, 0, sizeof(c));
 		c.op = MB_OP_REGISTER;
@@ -722,7 +742,6 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 		ret = mbnl_exec(nl, &c, why, sizeof(why));
 		if (!ret) {
 			have |= MBSTATE_SVC_F;
-			m->fixup |= FIX_SWITCH | (m->nrules ? FIX_RULES : 0);
 		} else if (!first) {
 			first = ret;
 			snprintf(err, sizeof(err), "R F: %s", why);
@@ -732,7 +751,6 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 		ret = ms_restore_lb(m, why, sizeof(why));
 		if (!ret) {
 			have |= MBSTATE_SVC_L;
-			m->fixup |= FIX_SWITCH;
 		} else if (!first) {
 			first = ret;
 			snprintf(err, sizeof(err), "R L: %s", why);
@@ -747,6 +765,11 @@ static int ms_restore(struct vm *vm, struct mac_state *m)
 			snprintf(err, sizeof(err), "rules: %s", why);
 		}
 	}
+	/* Only while the load balancer still has no backend: after an
+	 * A <MAC> L, D <MAC> L of the gone one would be refused forever. */
+	if ((m->fixup & FIX_LB_GONE) &&
+	    (!(m->services & MBSTATE_SVC_L) || m->lb.n || !m->lb.gone))
+		m->fixup &= ~FIX_LB_GONE;
 	if ((m->fixup & FIX_LB_GONE) && (have & MBSTATE_SVC_L)) {
 		memset(&c, 0, sizeof(c));
 		c.op = MB_OP_DEL_BACKEND;
@@ -851,6 +874,15 @@ static int state_save(struct vm *vm)
 	}
 	for (i = 0; i < vm->nmacs; i++)
 		ms_write_cmds(f, "cmd ", &vm->macs[i]);
+	/* After the commands: replaying them clears the flags. */
+	for (i = 0; i < vm->nmacs; i++) {
+		const struct mac_state *m = &vm->macs[i];
+		char mac[18];
+
+		if (m->services && m->fixup)
+			fprintf(f, "fixup %s %x\n", mac_str(m->mac, mac),
+				m->fixup);
+	}
 	fprintf(f, "end\n");
 	if (fclose(f))
 		goto out;
@@ -1067,6 +1099,18 @@ static int state_load(struct vm *vm)
 				continue;
 			}
 			ms_apply(m, &cmd);
+		} else if (!strcmp(line, "fixup") && arg) {
+			char *bits = strchr(arg, ' ');
+			__u8 mac[MB_ETH_ALEN];
+
+			if (bits)
+				*bits++ = '\0';
+			bad = !bits || mb_parse_mac(arg, mac) ||
+			      sscanf(bits, "%llx", &ull) != 1 ||
+			      (ull & ~(unsigned long long)FIX_ALL);
+			m = bad ? NULL : vm_mac(vm, mac);
+			if (m)
+				m->fixup = m->services ? (unsigned int)ull : 0;
 		} else if (!strcmp(line, "end")) {
 			end = true;
 		} else {
@@ -1358,7 +1402,10 @@ static void apply(struct vm *vm, const struct mb_cmd *cmd,
 	vm->pending = true;
 	vm->pending_seq = vm->next;
 	strcpy(vm->pending_text, text);
-	vm->family = mbnl_family_id(nl);
+	/* Not while a restore is under way: a restart would take the
+	 * registry for restored and judge the pending command by it. */
+	if (!vm->reconcile)
+		vm->family = mbnl_family_id(nl);
 	if (commit(vm)) {
 		vm->pending = false;
 		answer(vm, MBSHM_ST_INTERNAL, EIO,
@@ -1634,6 +1681,8 @@ static void resolve_pending(struct vm *vm)
 	}
 	if (pending_applied(vm, &cmd, m)) {
 		ms_apply(m, &cmd);
+		/* Kept (and restored) only as far as allowed now. */
+		ms_allowed_now(vm, m);
 		snprintf(msg, sizeof(msg),
 			 "ok: %s (applied before mbhostd restarted)",
 			 vm->pending_text);
@@ -1654,43 +1703,62 @@ static void resolve_pending(struct vm *vm)
 	apply(vm, &cmd, m);
 }
 
-/* Milliseconds before the next restore after @fails failures in a row. */
+/* Milliseconds before the next restore after @fails failures in a row:
+ * 1 s, 2 s, 4 s, then RECONCILE_MAX_MS. */
 static uint64_t reconcile_delay(unsigned int fails)
 {
-	if (fails >= 5)
-		return RECONCILE_MAX_MS;
-	return 1000ULL << fails;
+	uint64_t ms = 1000ULL << (fails < 5 ? fails : 5);
+
+	return ms < RECONCILE_MAX_MS ? ms : RECONCILE_MAX_MS;
 }
 
 static void reconcile_vm(struct vm *vm)
 {
 	char err[MB_ERR_LEN];
 	size_t i;
-	bool ok = true;
+	bool ok = true, dirty = false;
 
-	if (!vm->reconcile || now_ms() < vm->reconcile_at)
+	/* Not before start_vm() loaded its state: macs would be empty. A VM
+	 * whose memory is gone (stop_vm(), shm_lost()) keeps its state and
+	 * is restored all the same. */
+	if (!vm->loaded || !vm->reconcile || now_ms() < vm->reconcile_at)
 		return;
 	/* Retried while it fails (a module not loaded yet) after 1, 2, 4,
-	 * ... RECONCILE_MAX_MS: a restore that cannot succeed (the module is
-	 * not coming back) costs a message now and then, not a loop. The
-	 * registry coming back ('U' from the monitor) starts again at 1 s. */
+	 * then every RECONCILE_MAX_MS (5 s): a restore that cannot succeed
+	 * (the module is not coming back) costs a message now and then, not
+	 * a loop, and a module loaded again gets its state back within 5 s.
+	 * The registry coming back ('U' from the monitor) starts again at
+	 * 1 s. */
 	vm->reconcile_at = now_ms() + reconcile_delay(vm->reconcile_fails);
 	if (vm->reconcile_fails < 31)
 		vm->reconcile_fails++;
 	if (!nl_get(err, sizeof(err)))
 		return;
-	for (i = 0; i < vm->nmacs; i++)
+	for (i = 0; i < vm->nmacs; i++) {
+		unsigned int fixup = vm->macs[i].fixup;
+
 		if (ms_restore(vm, &vm->macs[i]))
 			ok = false;
+		if (vm->macs[i].fixup != fixup)
+			dirty = true;
+	}
 	if (ok) {
 		vm->reconcile_at = 0;
 		vm->reconcile_fails = 0;
 		vm->reconcile = false;
 		if (vm->family != mbnl_family_id(nl)) {
 			vm->family = mbnl_family_id(nl);
-			commit(vm);
+			dirty = true;
 		}
 	}
+	if (!dirty)
+		return;
+	/* A VM whose memory is gone has only its state file. */
+	if (vm->base)
+		commit(vm);
+	else if (state_save(vm))
+		vm_log(vm, LOG_ERR, "cannot write %s: %s", vm->state_path,
+		       strerror(errno));
 }
 
 /*
@@ -1704,7 +1772,9 @@ static void reconcile_vm(struct vm *vm)
  *    root or to us, and be writable by no one else unless it is sticky;
  *  - the file is opened with O_NOFOLLOW, and must be a regular file owned
  *    by root (us) or by QEMU's user (--qemu-user), writable by no other
- *    user: not by others, by its group only if that is root's or QEMU's;
+ *    user: not by others, by its group only if that is root's (gid 0):
+ *    QEMU's user's group (kvm for libvirt-qemu on Debian) may have
+ *    ordinary users in it;
  *  - a file mbhostd creates itself (doorbell, --size) is created with
  *    O_CREAT | O_EXCL, mode 0600; one that exists already is taken only if
  *    it is ours (root's): it is the one an earlier run created, and QEMU
@@ -1738,8 +1808,6 @@ static int check_shm_file(struct vm *vm, const struct stat *st)
 {
 	bool ours = st->st_uid == 0 || st->st_uid == geteuid();
 	bool qemus = opt.qemu_user && st->st_uid == opt.qemu_uid;
-	bool group_ok = st->st_gid == 0 ||
-			(opt.qemu_user && st->st_gid == opt.qemu_gid);
 	const char *why = NULL;
 
 	if (!S_ISREG(st->st_mode))
@@ -1752,8 +1820,8 @@ static int check_shm_file(struct vm *vm, const struct stat *st)
 		      "it does not belong to root (QEMU's user: --qemu-user)";
 	else if (st->st_mode & S_IWOTH)
 		why = "it is writable by others";
-	else if ((st->st_mode & S_IWGRP) && !group_ok)
-		why = "it is writable by a group that is neither root's nor QEMU's user's";
+	else if ((st->st_mode & S_IWGRP) && st->st_gid != 0)
+		why = "it is writable by its group, which is not root's (gid 0)";
 	if (!why)
 		return 0;
 	logmsg(LOG_ERR,
@@ -1862,7 +1930,6 @@ static int open_shm(struct vm *vm)
 
 static int start_vm(struct vm *vm)
 {
-	const struct mbshm_header *H;
 	char err[MB_ERR_LEN];
 	bool fresh, reloaded = false;
 	char lock[PATH_MAX + 8];
@@ -1899,36 +1966,39 @@ static int start_vm(struct vm *vm)
 	 * without one), also when its memory comes back. */
 	for (i = 0; i < vm->nmacs; i++)
 		ms_clear(&vm->macs[i]);
+	vm->loaded = false;
 	vm->pending = false;
 	vm->nunpub = 0;
 	vm->host_status = MBSHM_HS_OK;
 	ret = open_shm(vm);
 	if (ret) {
-		if (vm->shm_fd >= 0)
-			close(vm->shm_fd);
-		vm->shm_fd = -1;
-		/* A refused file of QEMU's: wait for another one. */
+		/* A refused file of QEMU's: wait for another one. The one
+		 * refused is the one open_shm() checked (shm_dev, shm_ino)
+		 * if it opened it; a symbolic link, or a file in a refused
+		 * directory, by its name. */
 		if (ret == -2 && !vm->create_size) {
-			if (!lstat(vm->shm_path, &st)) {
+			if (vm->shm_fd >= 0) {
+				vm->failed_dev = vm->shm_dev;
+				vm->failed_ino = vm->shm_ino;
+			} else if (!lstat(vm->shm_path, &st)) {
 				vm->failed_dev = st.st_dev;
 				vm->failed_ino = st.st_ino;
 			}
-			return 1;
 		}
-		return -1;
+		if (vm->shm_fd >= 0)
+			close(vm->shm_fd);
+		vm->shm_fd = -1;
+		return ret == -2 && !vm->create_size ? 1 : -1;
 	}
 	if (!vm->unpub)
 		vm->unpub = xcalloc(BATCH + 2, sizeof(*vm->unpub));
 	if (!vm->stats)
 		vm->stats = xcalloc(vm->nmacs, sizeof(*vm->stats));
-	H = vm->base;
 	loaded = state_load(vm);
 	fresh = loaded <= 0;
 
-	if (!fresh && (__atomic_load_n(&H->magic, __ATOMIC_ACQUIRE) !=
-		       MBSHM_MAGIC ||
-		       __atomic_load_n(&H->epoch, __ATOMIC_RELAXED) !=
-		       vm->epoch)) {
+	if (!fresh && (!mbshm_host_formatted(vm->base) ||
+		       mbshm_host_epoch(vm->base) != vm->epoch)) {
 		/* Our state is whole but the memory is not the one we served
 		 * (re-created, or scribbled over): resume where the guest is;
 		 * the saved answers belong to the old memory. */
@@ -1945,7 +2015,7 @@ static int start_vm(struct vm *vm)
 		if (getrandom(&vm->epoch, sizeof(vm->epoch), 0) !=
 		    sizeof(vm->epoch))
 			vm->epoch = (__u64)time(NULL) ^ ((__u64)getpid() << 32);
-		if (__atomic_load_n(&H->magic, __ATOMIC_ACQUIRE) == MBSHM_MAGIC) {
+		if (mbshm_host_formatted(vm->base)) {
 			vm->next = mbshm_host_prod(vm->base);
 		} else {
 			vm->next = 0;
@@ -1984,6 +2054,7 @@ static int start_vm(struct vm *vm)
 					   vm->unpub[i].len);
 	}
 	publish_header(vm);
+	vm->loaded = true;
 
 	if (nl_get(err, sizeof(err))) {
 		reloaded = vm->family && vm->family != mbnl_family_id(nl);
@@ -1993,6 +2064,7 @@ static int start_vm(struct vm *vm)
 			       vm->name);
 			vm->reconcile = true;
 			vm->reconcile_at = 0;
+			vm->reconcile_fails = 0;
 			reconcile_vm(vm);
 		}
 	} else {
@@ -2001,8 +2073,11 @@ static int start_vm(struct vm *vm)
 	resolve_pending(vm);
 	vm->reconcile = true;
 	vm->reconcile_at = 0;
+	vm->reconcile_fails = 0;
 	reconcile_vm(vm);
-	if (nl)
+	/* The family the state is in the registry of: not while a restore
+	 * is not done (the next start restores first, see above). */
+	if (nl && !vm->reconcile)
 		vm->family = mbnl_family_id(nl);
 	if (state_save(vm)) {
 		logmsg(LOG_ERR, "vm %s: cannot write %s: %s", vm->name,
@@ -2016,7 +2091,7 @@ static int start_vm(struct vm *vm)
 		if (ivserver_open(&vm->srv, vm->sock_path, vm->shm_fd,
 				  vm->vectors, opt.socket_mode, opt.socket_gid,
 				  opt.qemu_user ? opt.qemu_uid :
-				  IVSERVER_ANY_UID, err, sizeof(err))) {
+				  IVSERVER_ROOT_ONLY, err, sizeof(err))) {
 			logmsg(LOG_ERR, "vm %s: %s", vm->name, err);
 			return -1;
 		}
@@ -2312,7 +2387,8 @@ static void unwatch_server(struct vm *vm)
  * the SIGBUS handler jumps back when the faulting address is inside a VM's
  * mapping, and that VM's channel is stopped by shm_lost(), which does not
  * touch the mapping again. A SIGBUS anywhere else, or in a thread that did
- * not arm the guard (the monitor never does), kills mbhostd as before.
+ * not arm the guard (the monitor never does), kills mbhostd as before. A
+ * SIGBUS that is no fault (si_code <= 0: kill(), sigqueue()) is ignored.
  *
  * The handler is installed with SA_NODEFER, so that jumping out of it
  * leaves SIGBUS unblocked without sigsetjmp() saving the signal mask (a
@@ -2334,6 +2410,10 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uctx)
 	size_t i;
 
 	(void)uctx;
+	/* Only a fault (BUS_ADRERR, ...): a SIGBUS sent with kill() or
+	 * sigqueue() (si_code <= 0) is ignored, the guard stays. */
+	if (si->si_code <= 0)
+		return;
 	for (i = 0; shm_jmp && i < nvms; i++) {
 		const char *b = vms[i]->base;
 
@@ -2653,7 +2733,7 @@ static int run(void)
 	struct round r;
 	int sfd, tfd, n, i, timeout;
 	bool stop = false;
-	size_t v;
+	size_t v, unserved = 0;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -2682,12 +2762,28 @@ static int run(void)
 	sigbus_init();
 	for (v = 0; v < nvms; v++) {
 		struct vm *vm = vms[v];
+		struct stat st;
 		int ret = -1;
 
 		if (!shm_guarded(vm, start_fn, &ret))
 			continue;	/* shrank already: logged */
-		if (ret < 0)
-			return 1;
+		/* One VM that cannot be served (a file planted where mbhostd
+		 * creates its memory, ...) does not keep the others from
+		 * being served; mbhostd fails only if none can be. */
+		if (ret < 0) {
+			if (++unserved == nvms)
+				return 1;
+			logmsg(LOG_ERR,
+			       "vm %s: not served (the other VMs are); %s",
+			       vm->name, vm->create_size ?
+			       "restart mbhostd to try again" :
+			       "tried again when its file is replaced");
+			if (!vm->create_size && !lstat(vm->shm_path, &st)) {
+				vm->failed_dev = st.st_dev;
+				vm->failed_ino = st.st_ino;
+			}
+			continue;
+		}
 		if (ret > 0)
 			continue;	/* waiting: check_shm() retries */
 		if (vm->has_server) {
@@ -2753,9 +2849,12 @@ static int run(void)
 		r.now = now_ms();
 		r.more = false;
 		r.timeout = 1000;
-		for (v = 0; v < nvms; v++)
+		for (v = 0; v < nvms; v++) {
 			if (vms[v]->base)
 				shm_guarded(vms[v], round_fn, &r);
+			else
+				reconcile_vm(vms[v]);	/* its state file */
+		}
 		timeout = r.more ? 0 : r.timeout;
 	}
 
@@ -2802,7 +2901,7 @@ static void usage(FILE *f)
 		"  --qemu-user <user>  the user QEMU runs as: besides root, the only owner of\n"
 		"                      a VM's shared memory that is served and the only peer\n"
 		"                      on a doorbell socket (default %s if that user\n"
-		"                      exists, else root only; `root': root only)\n"
+		"                      exists, else root only; `root' or `': root only)\n"
 		"  --doorbell-rate <n> doorbell wakeups per second per VM; past it, the VM's\n"
 		"                      doorbell is ignored until the next second (default %u)\n"
 		"  --connect <uri>     libvirt connection for --domain\n"
@@ -2879,15 +2978,20 @@ static gid_t parse_group(const char *s)
 }
 
 /*
- * QEMU's user, a name or a number; root (or 0) means root only. @implicit:
- * the default, which may be missing.
+ * QEMU's user, a name or a number; root (or 0) or "" means root only.
+ * @implicit: the default, which may be missing. The last one given counts.
  */
 static void set_qemu_user(const char *s, bool implicit)
 {
-	struct passwd *pw = getpwnam(s);
+	struct passwd *pw;
 	unsigned long v;
 	char *end;
 
+	free(opt.qemu_user);
+	opt.qemu_user = NULL;
+	if (!*s)
+		return;
+	pw = getpwnam(s);
 	if (!pw && !implicit) {
 		errno = 0;
 		v = strtoul(s, &end, 10);
@@ -2899,13 +3003,10 @@ static void set_qemu_user(const char *s, bool implicit)
 			return;
 		die_usage("--qemu-user: no user `%s'", s);
 	}
-	if (!pw->pw_uid) {
-		opt.qemu_user = NULL;
+	if (!pw->pw_uid)
 		return;
-	}
 	opt.qemu_user = strdup(pw->pw_name);
 	opt.qemu_uid = pw->pw_uid;
-	opt.qemu_gid = pw->pw_gid;
 	if (!opt.qemu_user) {
 		logmsg(LOG_ERR, "out of memory");
 		exit(1);

@@ -206,6 +206,12 @@ void mbshm_host_set_cons(void *base, __u32 cons);
 /* Reads the guest's producer index (acquire). */
 __u32 mbshm_host_prod(const void *base);
 
+/* Whether the header carries the magic (acquire): a host formatted it. */
+int mbshm_host_formatted(const void *base);
+
+/* The header's epoch (meaningful when mbshm_host_formatted()). */
+__u64 mbshm_host_epoch(const void *base);
+
 /* Sets the guest's producer index; only when the host formats a new
  * channel, and in tests. */
 void mbshm_set_prod(void *base, __u32 prod);
